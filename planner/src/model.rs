@@ -1,0 +1,110 @@
+//! The boundary between planners and whatever executes the world model.
+//!
+//! Every call is batched and row-major: a buffer holding `n` rows of width `w` has
+//! length `n * w`, and `n` is derived from the buffer lengths. Implementations must
+//! not allocate in steady state: the planner hands in preallocated buffers and
+//! expects them filled in place.
+
+use thiserror::Error;
+
+/// Widths of the vectors a world model consumes and produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelDims {
+    /// Width of the (normalised) observation vector.
+    pub obs_dim: usize,
+    /// Width of the latent state.
+    pub latent_dim: usize,
+    /// Width of the action vector.
+    pub action_dim: usize,
+}
+
+/// Why a world-model call failed.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ModelError {
+    /// The package has no such graph (value and policy are optional).
+    #[error("the model has no `{0}` graph")]
+    MissingGraph(&'static str),
+    /// More rows were passed than the model was prepared for.
+    #[error("`{graph}`: batch of {requested} rows exceeds the prepared maximum of {max}")]
+    BatchTooLarge {
+        /// Graph that was called.
+        graph: &'static str,
+        /// Rows in the call.
+        requested: usize,
+        /// Largest batch the model accepts.
+        max: usize,
+    },
+    /// Buffer lengths disagree with the model's dimensions.
+    #[error("`{graph}`: buffer `{tensor}` has length {len}, expected {expected}")]
+    BadBuffer {
+        /// Graph that was called.
+        graph: &'static str,
+        /// Role of the buffer (`z`, `action`, ...).
+        tensor: &'static str,
+        /// Length that was passed.
+        len: usize,
+        /// Length the call needed.
+        expected: usize,
+    },
+    /// The executor failed; the message comes from it.
+    #[error("`{graph}` failed: {message}")]
+    Inference {
+        /// Graph that was called.
+        graph: &'static str,
+        /// The executor's own description (failure path only, so it may allocate).
+        message: String,
+    },
+}
+
+/// A batched latent world model (TD-MPC2 / Dreamer style) as planners use it.
+pub trait WorldModel {
+    /// Vector widths.
+    fn dims(&self) -> ModelDims;
+    /// Largest number of rows one call accepts.
+    fn max_batch(&self) -> usize;
+    /// Whether [`WorldModel::value`] is available (no value: no bootstrap at the horizon).
+    fn has_value(&self) -> bool;
+    /// Whether [`WorldModel::policy`] is available (no policy: no prior samples).
+    fn has_policy(&self) -> bool;
+
+    /// Encodes normalised observations `obs[n, O]` into latents `z[n, L]`.
+    fn encode(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError>;
+
+    /// One imagined step: `z[n, L], action[n, A] -> z_next[n, L], reward[n]`.
+    fn step(
+        &mut self,
+        z: &[f32],
+        action: &[f32],
+        z_next: &mut [f32],
+        reward: &mut [f32],
+    ) -> Result<(), ModelError>;
+
+    /// State value `value[n]` of latents `z[n, L]`.
+    fn value(&mut self, z: &[f32], value: &mut [f32]) -> Result<(), ModelError>;
+
+    /// Policy prior: Gaussian `mean[n, A]` and `log_std[n, A]` at latents `z[n, L]`.
+    fn policy(
+        &mut self,
+        z: &[f32],
+        mean: &mut [f32],
+        log_std: &mut [f32],
+    ) -> Result<(), ModelError>;
+}
+
+/// Checks that `len` holds whole rows of `width` and returns the row count.
+pub fn rows(
+    graph: &'static str,
+    tensor: &'static str,
+    len: usize,
+    width: usize,
+) -> Result<usize, ModelError> {
+    if width == 0 || len % width != 0 {
+        return Err(ModelError::BadBuffer {
+            graph,
+            tensor,
+            len,
+            expected: len.next_multiple_of(width.max(1)),
+        });
+    }
+    Ok(len / width)
+}

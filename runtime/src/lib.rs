@@ -1,0 +1,6 @@
+//! Augur's on-robot runtime.
+//!
+//! It loads model packages (a manifest plus ONNX graphs), runs the world model with
+//! tract behind the planner crate's [`augur_planner::WorldModel`] trait, and (in later
+//! modules) ingests sensors, runs the control loop, enforces safety and records runs.
+//! It knows nothing of ROS: transports live in `augur-bridge-ros2`.
