@@ -4,3 +4,5 @@
 //! tract behind the planner crate's [`augur_planner::WorldModel`] trait, and (in later
 //! modules) ingests sensors, runs the control loop, enforces safety and records runs.
 //! It knows nothing of ROS: transports live in `augur-bridge-ros2`.
+
+pub mod model;

@@ -1,0 +1,13 @@
+//! Model packages and the tract-executed world model.
+
+pub mod error;
+pub mod graph;
+pub mod manifest;
+pub mod package;
+pub mod reference;
+pub mod world_model;
+
+pub use error::PackageError;
+pub use manifest::{GraphRole, Manifest};
+pub use package::{GraphSource, ModelPackage};
+pub use world_model::{PrepareOptions, TractWorldModel};
