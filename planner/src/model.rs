@@ -98,7 +98,7 @@ pub fn rows(
     len: usize,
     width: usize,
 ) -> Result<usize, ModelError> {
-    if width == 0 || len % width != 0 {
+    if width == 0 || !len.is_multiple_of(width) {
         return Err(ModelError::BadBuffer {
             graph,
             tensor,

@@ -1,0 +1,3 @@
+//! Simulated robots that stand in for the real one on a bench.
+
+pub mod pendulum;
