@@ -1,1 +1,37 @@
-fn main() {}
+//! `augur`: the on-robot world-model runtime's command line.
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Augur runs a learned world model on a robot and plans with it.
+#[derive(Debug, Parser)]
+#[command(name = "augur", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a model package against its manifest and print its contract.
+    CheckModel(cli::check_model::Args),
+    /// Write the package's graphs as optimised tract NNEF so start-up skips parsing.
+    Compile(cli::compile::Args),
+    /// Measure model throughput per graph (optionally against onnxruntime).
+    BenchModel(cli::bench_model::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::CheckModel(args) => cli::check_model::run(args),
+        Command::Compile(args) => cli::compile::run(args),
+        Command::BenchModel(args) => cli::bench_model::run(args),
+    }
+}

@@ -6,3 +6,4 @@
 //! It knows nothing of ROS: transports live in `augur-bridge-ros2`.
 
 pub mod model;
+pub mod resources;

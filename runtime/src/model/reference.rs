@@ -36,6 +36,10 @@ pub struct ReferenceError {
     pub tensor: String,
     /// Largest absolute difference over the batch.
     pub max_abs_error: f32,
+    /// Largest `|actual - expected| / max(1, |expected|)`: the absolute error for
+    /// values up to 1 in magnitude, the relative error above (where one f32 ULP
+    /// already exceeds 1e-5 and no absolute bound that tight is meaningful).
+    pub max_scaled_error: f32,
     /// Rows compared.
     pub rows: usize,
 }
@@ -111,20 +115,16 @@ pub fn compare(
             )
         })?;
         for ((tensor, (want, rows)), got) in spec.outputs.iter().zip(&expected).zip(&actual) {
-            let max_abs_error = want
-                .iter()
-                .zip(got)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
-            let max_abs_error = if got.iter().all(|x| x.is_finite()) {
-                max_abs_error
-            } else {
-                f32::INFINITY
+            let finite = got.iter().all(|x| x.is_finite());
+            let worst = |scale: fn(f32) -> f32| {
+                let e = want.iter().zip(got).map(|(w, g)| (w - g).abs() / scale(*w)).fold(0.0f32, f32::max);
+                if finite { e } else { f32::INFINITY }
             };
             errors.push(ReferenceError {
                 graph: role,
                 tensor: tensor.name.clone(),
-                max_abs_error,
+                max_abs_error: worst(|_| 1.0),
+                max_scaled_error: worst(|w| w.abs().max(1.0)),
                 rows: *rows,
             });
         }

@@ -1,0 +1,240 @@
+//! `augur bench-model <pkg>`: per-graph latency and FLOP/s of the tract world model,
+//! optionally beside onnxruntime on the same ONNX files, measured in the same run.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use augur_planner::WorldModel;
+use augur_runtime::model::{GraphRole, ModelPackage, PrepareOptions, TractWorldModel};
+use augur_runtime::resources::resident_memory;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+
+/// Arguments of `augur bench-model`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Model package folder (holds manifest.toml).
+    pub package: PathBuf,
+    /// Rows per model call.
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+    /// Threads for matrix products.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Timed calls per graph.
+    #[arg(long, default_value_t = 200)]
+    pub iters: usize,
+    /// Untimed calls per graph before timing.
+    #[arg(long, default_value_t = 20)]
+    pub warmup: usize,
+    /// Also run onnxruntime on the same ONNX files (runtime/benches/onnxruntime_peer.py).
+    #[arg(long)]
+    pub peer: bool,
+    /// Python interpreter with onnxruntime for --peer.
+    #[arg(long, env = "AUGUR_PYTHON", default_value = "python3")]
+    pub python: PathBuf,
+    /// Ignore compiled artifacts and load the ONNX files.
+    #[arg(long)]
+    pub no_compiled: bool,
+}
+
+/// One graph's timing.
+#[derive(Debug, Clone)]
+struct Timing {
+    median: Duration,
+    p99: Duration,
+}
+
+/// What the peer script prints.
+#[derive(Debug, Deserialize)]
+struct PeerTiming {
+    version: String,
+    median_us: f64,
+    p99_us: f64,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.batch >= 1 && args.iters >= 1,
+        "--batch and --iters must be >= 1"
+    );
+    let start = Instant::now();
+    let package = ModelPackage::open_with(&args.package, !args.no_compiled)?;
+    let loaded = start.elapsed();
+    let options = PrepareOptions {
+        batch_sizes: vec![args.batch],
+        encoder_batch_sizes: vec![args.batch],
+        threads: args.threads,
+    };
+    let mut model = TractWorldModel::from_package(&package, &options)?;
+    let cold_start = start.elapsed();
+    let memory = resident_memory();
+    let source = package
+        .source(GraphRole::Dynamics)
+        .context("package has a dynamics graph")?;
+    drop(package);
+
+    println!(
+        "{}: batch {}, {} thread(s), graphs from {:?}",
+        args.package.display(),
+        args.batch,
+        args.threads,
+        source
+    );
+    println!(
+        "cold start: load {:.1} ms, load + optimise {:.1} ms; resident memory {}",
+        loaded.as_secs_f64() * 1e3,
+        cold_start.as_secs_f64() * 1e3,
+        memory.map_or("n/a".into(), |m| format!(
+            "{:.1} MB (peak {:.1} MB)",
+            m.current as f64 / 1e6,
+            m.peak as f64 / 1e6
+        ))
+    );
+    println!(
+        "{:<9} {:>11} {:>11} {:>12} {:>9}{}",
+        "graph",
+        "median",
+        "p99",
+        "rows/s",
+        "GFLOP/s",
+        if args.peer {
+            "   onnxruntime median   tract speed-up"
+        } else {
+            ""
+        }
+    );
+    let dims = model.dims();
+    for role in [
+        GraphRole::Encoder,
+        GraphRole::Dynamics,
+        GraphRole::Value,
+        GraphRole::Policy,
+        GraphRole::Decoder,
+    ] {
+        let Some(graph) = model.graph(role) else {
+            continue;
+        };
+        let flops = graph.flops(args.batch).unwrap_or(0);
+        let timing = time_graph(&mut model, role, args.batch, dims, args.warmup, args.iters)?;
+        let secs = timing.median.as_secs_f64();
+        let mut line = format!(
+            "{:<9} {:>8.1} µs {:>8.1} µs {:>12.0} {:>9.2}",
+            role.name(),
+            secs * 1e6,
+            timing.p99.as_secs_f64() * 1e6,
+            args.batch as f64 / secs,
+            flops as f64 / secs / 1e9
+        );
+        if args.peer {
+            let peer = run_peer(&args, role)?;
+            line += &format!(
+                "   {:>10.1} µs (p99 {:.1}, ort {})   {:.2}x",
+                peer.median_us,
+                peer.p99_us,
+                peer.version,
+                peer.median_us / (secs * 1e6)
+            );
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn time_graph(
+    model: &mut TractWorldModel,
+    role: GraphRole,
+    batch: usize,
+    dims: augur_planner::ModelDims,
+    warmup: usize,
+    iters: usize,
+) -> anyhow::Result<Timing> {
+    let (o, l, a) = (dims.obs_dim, dims.latent_dim, dims.action_dim);
+    let pattern = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 2.0)
+            .collect()
+    };
+    let (obs, z, action) = (pattern(batch * o), pattern(batch * l), pattern(batch * a));
+    let (mut z_out, mut r_out, mut a_out, mut a2_out, mut obs_out) = (
+        vec![0.0; batch * l],
+        vec![0.0; batch],
+        vec![0.0; batch * a],
+        vec![0.0; batch * a],
+        vec![0.0; batch * o],
+    );
+    let mut call = |model: &mut TractWorldModel| -> anyhow::Result<()> {
+        match role {
+            GraphRole::Encoder => model.encode(&obs, &mut z_out)?,
+            GraphRole::Dynamics => model.step(&z, &action, &mut z_out, &mut r_out)?,
+            GraphRole::Value => model.value(&z, &mut r_out)?,
+            GraphRole::Policy => model.policy(&z, &mut a_out, &mut a2_out)?,
+            GraphRole::Decoder => model.decode(&z, &mut obs_out)?,
+        }
+        Ok(())
+    };
+    for _ in 0..warmup {
+        call(model)?;
+    }
+    let bar = ProgressBar::new(iters as u64).with_message(role.name());
+    bar.set_style(
+        ProgressStyle::with_template("  {msg:<9} [{bar:30}] {pos}/{len}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let mut samples = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        call(model)?;
+        samples.push(t.elapsed());
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Ok(Timing {
+        median: at(0.5),
+        p99: at(0.99),
+    })
+}
+
+fn run_peer(args: &Args, role: GraphRole) -> anyhow::Result<PeerTiming> {
+    let script = peer_script()?;
+    let output = Command::new(&args.python)
+        .arg(&script)
+        .args(["--model", &args.package.display().to_string()])
+        .args(["--graph", role.name()])
+        .args(["--batch", &args.batch.to_string()])
+        .args(["--threads", &args.threads.to_string()])
+        .args(["--iters", &args.iters.to_string()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .output()
+        .with_context(|| format!("running {} {}", args.python.display(), script.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "onnxruntime peer failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .last()
+        .context("onnxruntime peer printed nothing")?;
+    serde_json::from_str(line).with_context(|| format!("parsing the peer's output `{line}`"))
+}
+
+/// The peer script ships in the source tree; find it from the working directory or the binary.
+fn peer_script() -> anyhow::Result<PathBuf> {
+    let relative = PathBuf::from("runtime/benches/onnxruntime_peer.py");
+    let from_manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(&relative);
+    [relative, from_manifest]
+        .into_iter()
+        .find(|p| p.is_file())
+        .context("runtime/benches/onnxruntime_peer.py not found (run from the repository root)")
+}

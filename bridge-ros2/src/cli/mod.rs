@@ -1,0 +1,5 @@
+//! One module per `augur` subcommand.
+
+pub mod bench_model;
+pub mod check_model;
+pub mod compile;
