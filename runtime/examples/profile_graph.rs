@@ -38,7 +38,10 @@ fn main() -> anyhow::Result<()> {
         .into_iter()
         .next()
         .ok_or_else(|| anyhow::anyhow!("no batch symbol"))?;
-    let fixed = model.set_symbols(&[(sym, TDim::from(batch as i64))].into_iter().collect())?;
+    let mut fixed = model.set_symbols(&[(sym, TDim::from(batch as i64))].into_iter().collect())?;
+    if std::env::var_os("AUGUR_NO_REWRITE").is_none() {
+        augur_runtime::model::rewrite::use_row_softmax(&mut fixed)?;
+    }
     let optimized = fixed.into_optimized()?;
     println!("{optimized}");
     let plan = optimized.into_runnable()?;
@@ -56,7 +59,9 @@ fn main() -> anyhow::Result<()> {
                 .as_concrete()
                 .unwrap()
                 .to_vec();
-            Tensor::zero::<f32>(&shape).unwrap().into_tvalue()
+            let n: usize = shape.iter().product();
+            let data: Vec<f32> = (0..n).map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 2.0).collect();
+            Tensor::from_shape(&shape, &data).unwrap().into_tvalue()
         })
         .collect();
     let mut per_op: BTreeMap<String, (Duration, usize)> = BTreeMap::new();

@@ -5,6 +5,7 @@ pub mod graph;
 pub mod manifest;
 pub mod package;
 pub mod reference;
+pub mod rewrite;
 pub mod world_model;
 
 pub use error::PackageError;

@@ -117,8 +117,16 @@ pub fn compare(
         for ((tensor, (want, rows)), got) in spec.outputs.iter().zip(&expected).zip(&actual) {
             let finite = got.iter().all(|x| x.is_finite());
             let worst = |scale: fn(f32) -> f32| {
-                let e = want.iter().zip(got).map(|(w, g)| (w - g).abs() / scale(*w)).fold(0.0f32, f32::max);
-                if finite { e } else { f32::INFINITY }
+                let e = want
+                    .iter()
+                    .zip(got)
+                    .map(|(w, g)| (w - g).abs() / scale(*w))
+                    .fold(0.0f32, f32::max);
+                if finite {
+                    e
+                } else {
+                    f32::INFINITY
+                }
             };
             errors.push(ReferenceError {
                 graph: role,

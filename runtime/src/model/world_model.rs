@@ -116,7 +116,8 @@ impl PreparedGraph {
                 .iter()
                 .map(|s| (s.clone(), TDim::from(batch as i64)))
                 .collect();
-            let fixed = model.set_symbols(&subs).map_err(prepare_err)?;
+            let mut fixed = model.set_symbols(&subs).map_err(prepare_err)?;
+            super::rewrite::use_row_softmax(&mut fixed).map_err(prepare_err)?;
             let flops = flops(&fixed).map_err(prepare_err)?;
             let run_options = RunOptions {
                 executor: executor(threads),
