@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the main job on the built-in default: the simulated pendulum.
+    Sim(cli::sim::Args),
     /// Validate a model package against its manifest and print its contract.
     CheckModel(cli::check_model::Args),
     /// Write the package's graphs as optimised tract NNEF so start-up skips parsing.
@@ -30,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Sim(args) => cli::sim::run(args),
         Command::CheckModel(args) => cli::check_model::run(args),
         Command::Compile(args) => cli::compile::run(args),
         Command::BenchModel(args) => cli::bench_model::run(args),

@@ -60,7 +60,9 @@ fn main() -> anyhow::Result<()> {
                 .unwrap()
                 .to_vec();
             let n: usize = shape.iter().product();
-            let data: Vec<f32> = (0..n).map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 2.0).collect();
+            let data: Vec<f32> = (0..n)
+                .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 2.0)
+                .collect();
             Tensor::from_shape(&shape, &data).unwrap().into_tvalue()
         })
         .collect();

@@ -3,3 +3,4 @@
 pub mod bench_model;
 pub mod check_model;
 pub mod compile;
+pub mod sim;

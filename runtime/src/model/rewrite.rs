@@ -57,7 +57,10 @@ impl TypedOp for RowSoftmax {
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
         let elements = inputs[0].shape.volume();
-        Ok(tvec!((Cost::FMA(f32::datum_type()), elements.clone() * 3), (Cost::Div(f32::datum_type()), elements)))
+        Ok(tvec!(
+            (Cost::FMA(f32::datum_type()), elements.clone() * 3),
+            (Cost::Div(f32::datum_type()), elements)
+        ))
     }
 
     as_op!();
@@ -97,7 +100,9 @@ mod tests {
     #[test]
     fn row_softmax_matches_the_definition_and_is_stable_for_large_inputs() {
         let input = tensor2(&[[1.0f32, 2.0, 3.0, 4.0], [1000.0, 1000.0, -1000.0, 0.0]]);
-        let out = RowSoftmax.eval(&EvalContext::out_of_plan(), tvec!(input.into_tvalue())).expect("eval");
+        let out = RowSoftmax
+            .eval(&EvalContext::out_of_plan(), tvec!(input.into_tvalue()))
+            .expect("eval");
         let plain = out[0].try_as_plain_ram().expect("plain");
         let got = plain.as_slice::<f32>().expect("f32");
         let denom: f32 = (1..=4).map(|k| (k as f32).exp()).sum();
