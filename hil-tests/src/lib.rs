@@ -3,4 +3,5 @@
 //! Plants are exact re-implementations of reference simulators (checked against
 //! recordings of the originals), so a bench result means what it says.
 
+pub mod closed_loop;
 pub mod plants;

@@ -1,0 +1,90 @@
+//! Closed-loop episodes in one process: plant -> observation -> world model ->
+//! planner -> plant, with no transport in between. This is how a planner and a model
+//! are scored against a plant; the node-level benches add the real transport.
+
+use std::f64::consts::PI;
+use std::time::{Duration, Instant};
+
+use augur_planner::{Budget, PlanError, Planner, WorldModel};
+use augur_runtime::model::TractWorldModel;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+use crate::plants::pendulum::{Pendulum, PendulumState};
+
+/// One control step of an episode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepRecord {
+    /// Plant state before the step.
+    pub state: PendulumState,
+    /// Torque commanded, N·m.
+    pub action: f32,
+    /// Reward of the step.
+    pub reward: f64,
+    /// Reward the model predicted for the commanded action.
+    pub predicted_reward: f32,
+    /// Wall time of encode + plan.
+    pub plan_time: Duration,
+}
+
+/// A finished episode.
+#[derive(Debug, Clone)]
+pub struct Episode {
+    /// Seed of the start state.
+    pub seed: u64,
+    /// Sum of rewards.
+    pub total_return: f64,
+    /// Every step, in order.
+    pub steps: Vec<StepRecord>,
+}
+
+/// Gymnasium's start distribution for `Pendulum-v1`: θ uniform in [-π, π], θ̇ in [-1, 1],
+/// drawn from a portable seeded stream (not NumPy's, so the starts differ from
+/// gymnasium's for the same seed, but are the same on every platform).
+pub fn random_start(seed: u64) -> PendulumState {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let theta = rng.random_range(-PI..PI);
+    let theta_dot = rng.random_range(-1.0..1.0);
+    PendulumState { theta, theta_dot }
+}
+
+/// Runs `steps` control periods from `start`, planning with `budget()` each period.
+pub fn run_pendulum_episode<P: Planner>(
+    model: &mut TractWorldModel,
+    planner: &mut P,
+    seed: u64,
+    steps: usize,
+    budget: impl Fn() -> Budget,
+) -> Result<Episode, PlanError> {
+    let mut plant = Pendulum::new(random_start(seed));
+    planner.reset();
+    let dims = model.dims();
+    let mut obs = vec![0.0f32; dims.obs_dim];
+    let mut z = vec![0.0f32; dims.latent_dim];
+    let mut records = Vec::with_capacity(steps);
+    let mut total_return = 0.0;
+    for _ in 0..steps {
+        let started = Instant::now();
+        model.normalise_observation(&plant.observation(), &mut obs);
+        model.encode(&obs, &mut z)?;
+        let plan = planner.plan(model, &z, budget())?;
+        let plan_time = started.elapsed();
+        let action = plan.action()[0];
+        let predicted_reward = plan.rewards().first().copied().unwrap_or(f32::NAN);
+        let state = plant.state;
+        let reward = plant.step(action);
+        total_return += reward;
+        records.push(StepRecord {
+            state,
+            action,
+            reward,
+            predicted_reward,
+            plan_time,
+        });
+    }
+    Ok(Episode {
+        seed,
+        total_return,
+        steps: records,
+    })
+}
