@@ -37,7 +37,7 @@ fn mean_return(config: PlannerConfig, transitions: u64) -> (f64, Vec<f64>) {
 #[test]
 fn tree_search_swings_up_the_pendulum_with_mean_return_above_minus_200() {
     let config = PlannerConfig::Tree(TreeConfig {
-        discount: 0.99,
+        discount: discount(),
         ..TreeConfig::default()
     });
     let (mean, returns) = mean_return(config, 2048);
@@ -50,7 +50,7 @@ fn tree_search_swings_up_the_pendulum_with_mean_return_above_minus_200() {
 #[test]
 fn mppi_swings_up_the_pendulum_with_mean_return_above_minus_200() {
     let config = PlannerConfig::Mppi(MppiConfig {
-        discount: 0.99,
+        discount: discount(),
         samples: 128,
         iterations: 4,
         elites: 32,

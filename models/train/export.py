@@ -330,8 +330,11 @@ def export_package(
 def verify_package(package: Path, tolerance: float = REFERENCE_TOLERANCE, strict: bool = True) -> dict:
     """Checks every graph against the manifest and ``reference.json`` with onnxruntime.
 
-    Returns the largest absolute and relative error per output and whether it is within
-    ``tolerance`` (absolute, as docs/model-format.md asks); with ``strict``, raises if not.
+    The criterion is ``|a - b| / max(1, |b|) <= tolerance``: absolute below magnitude 1,
+    relative above (one float32 ULP at |v| ~ 300 is already 3e-5, so no tighter absolute
+    bound is meaningful for the value graph).  Returns, per output, the largest absolute,
+    relative and scaled errors and whether the check passed; with ``strict``, raises on
+    the first failure.
     """
     with open(package / "manifest.toml", "rb") as fh:
         manifest = tomllib.load(fh)
@@ -354,15 +357,15 @@ def verify_package(package: Path, tolerance: float = REFERENCE_TOLERANCE, strict
         for t, r in zip(g["outputs"], results):
             want = np.array(ref["outputs"][t["name"]], dtype=np.float32)
             err = np.abs(r - want)
-            report[f"{role}.{t['name']}"] = {
+            scaled = float((err / np.maximum(np.abs(want), 1.0)).max())
+            key = f"{role}.{t['name']}"
+            report[key] = {
                 "max_abs_err": float(err.max()),
                 "max_rel_err": float((err / np.maximum(np.abs(want), 1e-30)).max()),
+                "max_scaled_err": scaled,
                 "max_abs_value": float(np.abs(want).max()),
+                "ok": scaled <= tolerance,
             }
-            # Absolute below magnitude 1, relative above: one float32 ULP at |v| ~ 300
-            # is already 3e-5, so no tighter absolute bound is meaningful there.
-            scaled = float((err / np.maximum(np.abs(want), 1.0)).max())
-            report[f"{role}.{t['name']}"]["max_scaled_err"] = scaled
-            if scaled > tolerance:
-                raise AssertionError(f"{role}.{t['name']}: onnxruntime differs from PyTorch by {scaled:.3g} (scaled) > {tolerance}")
+            if strict and scaled > tolerance:
+                raise AssertionError(f"{key}: onnxruntime differs from PyTorch by {scaled:.3g} (scaled) > {tolerance}")
     return report

@@ -49,7 +49,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--horizon", type=int, default=5, help="training rollout horizon H")
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--decay-from", type=float, default=0.75, help="fraction of steps after which the LR decays linearly to 0")
-    ap.add_argument("--discount", type=float, default=0.99)
+    ap.add_argument(
+        "--discount",
+        type=float,
+        default=0.975,
+        help="TD-MPC2's heuristic for 200-step episodes, (200/5 - 1)/(200/5); 0.99 overestimated values more (see README)",
+    )
     ap.add_argument("--latent", type=int, default=32)
     ap.add_argument("--hidden", type=int, default=64, help="width of the dynamics, reward, Q and policy MLPs")
     ap.add_argument("--enc-hidden", type=int, default=128)
@@ -104,8 +109,13 @@ def held_out_metrics(model: WorldModel, data: Segments, horizon: int, discount: 
             z = model.next(z, act[:, s + t])
             z_err[t] += float(((z - model.encode(obs[:, s + t + 1])) ** 2).mean())
         count += 1
+    # Pendulum rewards are <= 0, so every state's value is <= 0: a positive value is
+    # pure estimation error (offline TD's overestimation).
+    v = model.Q(z_all := model.encode(obs.reshape(-1, obs.shape[-1])), torch.tanh(model.pi_params(z_all)[0])).mean(0)
     model.train()
     return {
+        "value_max": round(float(v.max()), 3),
+        "value_fraction_positive": round(float((v > 0).float().mean()), 4),
         "reward_rmse_by_step": [round(math.sqrt(v / count), 5) for v in r_err],
         "reward_mae_by_step": [round(v / count, 5) for v in r_abs],
         "latent_mse_by_step": [float(f"{v / count:.4g}") for v in z_err],
@@ -221,11 +231,11 @@ def main() -> None:
         json.dump(log, fh, indent=1)
         fh.write("\n")
     print("timings:", json.dumps(timings))
-    print("onnxruntime vs PyTorch:", json.dumps({k: v["max_abs_err"] for k, v in check.items()}))
+    print("onnxruntime vs PyTorch (scaled error):", json.dumps({k: v["max_scaled_err"] for k, v in check.items()}))
     print("FLOPs per row:", json.dumps({k: v["flops_per_row"] for k, v in flops.items()}))
     bad = [k for k, v in check.items() if not v["ok"]]
     if bad:
-        raise SystemExit(f"onnxruntime does not reproduce reference.json within 1e-5 for {bad}")
+        raise SystemExit(f"onnxruntime does not reproduce reference.json (|a-b|/max(1,|b|) <= 1e-5) for {bad}")
 
 
 if __name__ == "__main__":
