@@ -13,13 +13,21 @@ use augur_runtime::model::{PrepareOptions, TractWorldModel};
 
 const EPISODES: u64 = 20;
 
-fn mean_return(config: PlannerConfig, transitions: u64) -> (f64, Vec<f64>) {
+fn pendulum() -> TractWorldModel {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pendulum");
     let options = PrepareOptions {
         batch_sizes: vec![1, 24, 64, 128, 256, 512],
         ..PrepareOptions::default()
     };
-    let mut model = TractWorldModel::load(&dir, &options).expect("pendulum package loads");
+    TractWorldModel::load(&dir, &options).expect("pendulum package loads")
+}
+
+fn discount() -> f32 {
+    pendulum().manifest().model.discount
+}
+
+fn mean_return(config: PlannerConfig, transitions: u64) -> (f64, Vec<f64>) {
+    let mut model = pendulum();
     let action = ActionConfig::new(vec![-2.0], vec![2.0]);
     let mut planner = AnyPlanner::new(config, action, model.dims()).expect("valid planner config");
     let returns: Vec<f64> = (0..EPISODES)
