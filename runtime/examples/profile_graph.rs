@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
         .next()
         .ok_or_else(|| anyhow::anyhow!("no batch symbol"))?;
     let mut fixed = model.set_symbols(&[(sym, TDim::from(batch as i64))].into_iter().collect())?;
-    if std::env::var_os("AUGUR_NO_REWRITE").is_none() {
+    if std::env::var_os("AUGUR_NO_REWRITE").is_none_or(|v| v.is_empty()) {
         augur_runtime::model::rewrite::use_row_softmax(&mut fixed)?;
     }
     let optimized = fixed.into_optimized()?;
