@@ -63,9 +63,15 @@ pub trait WorldModel {
     /// Largest number of rows one call accepts.
     fn max_batch(&self) -> usize;
     /// Whether [`WorldModel::value`] is available (no value: no bootstrap at the horizon).
-    fn has_value(&self) -> bool;
+    /// Defaults to false: the value graph is optional.
+    fn has_value(&self) -> bool {
+        false
+    }
     /// Whether [`WorldModel::policy`] is available (no policy: no prior samples).
-    fn has_policy(&self) -> bool;
+    /// Defaults to false: the policy graph is optional.
+    fn has_policy(&self) -> bool {
+        false
+    }
 
     /// Encodes normalised observations `obs[n, O]` into latents `z[n, L]`.
     fn encode(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError>;
@@ -79,16 +85,22 @@ pub trait WorldModel {
         reward: &mut [f32],
     ) -> Result<(), ModelError>;
 
-    /// State value `value[n]` of latents `z[n, L]`.
-    fn value(&mut self, z: &[f32], value: &mut [f32]) -> Result<(), ModelError>;
+    /// State value `value[n]` of latents `z[n, L]`. Models without a value graph keep
+    /// the default, which reports it missing.
+    fn value(&mut self, _z: &[f32], _value: &mut [f32]) -> Result<(), ModelError> {
+        Err(ModelError::MissingGraph("value"))
+    }
 
     /// Policy prior: Gaussian `mean[n, A]` and `log_std[n, A]` at latents `z[n, L]`.
+    /// Models without a policy graph keep the default, which reports it missing.
     fn policy(
         &mut self,
-        z: &[f32],
-        mean: &mut [f32],
-        log_std: &mut [f32],
-    ) -> Result<(), ModelError>;
+        _z: &[f32],
+        _mean: &mut [f32],
+        _log_std: &mut [f32],
+    ) -> Result<(), ModelError> {
+        Err(ModelError::MissingGraph("policy"))
+    }
 }
 
 /// Checks that `len` holds whole rows of `width` and returns the row count.

@@ -232,12 +232,6 @@ impl WorldModel for TwoValley {
     fn max_batch(&self) -> usize {
         4096
     }
-    fn has_value(&self) -> bool {
-        false
-    }
-    fn has_policy(&self) -> bool {
-        false
-    }
     fn encode(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError> {
         z.copy_from_slice(obs);
         Ok(())
@@ -254,17 +248,6 @@ impl WorldModel for TwoValley {
             reward[i] = Self::reward(z_next[i]);
         }
         Ok(())
-    }
-    fn value(&mut self, _z: &[f32], _value: &mut [f32]) -> Result<(), ModelError> {
-        Err(ModelError::MissingGraph("value"))
-    }
-    fn policy(
-        &mut self,
-        _z: &[f32],
-        _mean: &mut [f32],
-        _log_std: &mut [f32],
-    ) -> Result<(), ModelError> {
-        Err(ModelError::MissingGraph("policy"))
     }
 }
 
@@ -287,12 +270,6 @@ impl WorldModel for StaticTarget {
     fn max_batch(&self) -> usize {
         4096
     }
-    fn has_value(&self) -> bool {
-        false
-    }
-    fn has_policy(&self) -> bool {
-        false
-    }
     fn encode(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError> {
         z.copy_from_slice(obs);
         Ok(())
@@ -314,17 +291,6 @@ impl WorldModel for StaticTarget {
                 .sum::<f32>();
         }
         Ok(())
-    }
-    fn value(&mut self, _z: &[f32], _value: &mut [f32]) -> Result<(), ModelError> {
-        Err(ModelError::MissingGraph("value"))
-    }
-    fn policy(
-        &mut self,
-        _z: &[f32],
-        _mean: &mut [f32],
-        _log_std: &mut [f32],
-    ) -> Result<(), ModelError> {
-        Err(ModelError::MissingGraph("policy"))
     }
 }
 
