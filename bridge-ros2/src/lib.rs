@@ -1,2 +1,4 @@
 //! The wire side of Augur: ROS 2 (DDS) and zenoh transports and their message types.
 //! It is the only crate that touches the network; the `augur` binary lives here.
+
+pub mod msg;
