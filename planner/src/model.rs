@@ -101,6 +101,18 @@ pub trait WorldModel {
     ) -> Result<(), ModelError> {
         Err(ModelError::MissingGraph("policy"))
     }
+
+    /// Whether [`WorldModel::decode`] is available. Defaults to false: the decoder is
+    /// optional and planners never need it (the runtime uses it for diagnostics).
+    fn has_decoder(&self) -> bool {
+        false
+    }
+
+    /// Decodes latents `z[n, L]` into normalised observations `obs[n, O]`. Models
+    /// without a decoder graph keep the default, which reports it missing.
+    fn decode(&mut self, _z: &[f32], _obs: &mut [f32]) -> Result<(), ModelError> {
+        Err(ModelError::MissingGraph("decoder"))
+    }
 }
 
 /// Checks that `len` holds whole rows of `width` and returns the row count.

@@ -5,5 +5,6 @@
 //! modules) ingests sensors, runs the control loop, enforces safety and records runs.
 //! It knows nothing of ROS: transports live in `augur-bridge-ros2`.
 
+pub mod control;
 pub mod model;
 pub mod resources;

@@ -361,15 +361,6 @@ impl TractWorldModel {
             }
         }
     }
-
-    /// Decodes latents `z[n, L]` into normalised observations `obs[n, O]`.
-    pub fn decode(&mut self, z: &[f32], obs: &mut [f32]) -> Result<(), ModelError> {
-        let graph = self
-            .decoder
-            .as_mut()
-            .ok_or(ModelError::MissingGraph("decoder"))?;
-        graph.run([("z", z)], [("obs", obs)]).map(drop)
-    }
 }
 
 impl WorldModel for TractWorldModel {
@@ -397,6 +388,18 @@ impl WorldModel for TractWorldModel {
 
     fn has_policy(&self) -> bool {
         self.policy.is_some()
+    }
+
+    fn has_decoder(&self) -> bool {
+        self.decoder.is_some()
+    }
+
+    fn decode(&mut self, z: &[f32], obs: &mut [f32]) -> Result<(), ModelError> {
+        let graph = self
+            .decoder
+            .as_mut()
+            .ok_or(ModelError::MissingGraph("decoder"))?;
+        graph.run([("z", z)], [("obs", obs)]).map(drop)
     }
 
     fn encode(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError> {

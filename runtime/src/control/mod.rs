@@ -1,0 +1,21 @@
+//! The control side of the node: sensor samples in, one planned (or safe) command out
+//! per cycle, under a deadline, with a watchdog. Transport-free: the bridge crate feeds
+//! [`ingest::SampleSender`]s and implements [`runner::CycleSink`].
+//!
+//! Threads and queues are described in `docs/architecture.md`, the faults in
+//! `docs/safety.md`.
+
+pub mod cycle;
+pub mod ingest;
+pub mod observation;
+pub mod runner;
+pub mod safety;
+
+pub use cycle::{ControlLoop, CycleConfig, CycleInput, CycleOutput, MAX_ACTION};
+pub use ingest::{sample_queues, IngestStats, SampleReceiver, SampleSender};
+pub use observation::{
+    Assembler, FeatureSpec, Field, IngestError, MappingError, ObservationMap, Sample, SensorView,
+    SourceKind, SourceSpec, Transform,
+};
+pub use runner::{CycleSink, CycleTiming, Diagnostics, RunnerConfig, Shared, Trigger};
+pub use safety::{Fault, FaultSet, Watchdog};

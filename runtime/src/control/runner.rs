@@ -1,0 +1,314 @@
+//! The real-time control thread: triggers cycles (fixed rate or one per observation),
+//! keeps time, decides the timing faults, and hands every cycle's output to a sink
+//! (the transport's publisher thread) without blocking or allocating.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use augur_planner::{Budget, PlanStats, Planner, WorldModel};
+
+use super::cycle::{ControlLoop, CycleInput, CycleOutput};
+use super::ingest::{IngestStats, SampleReceiver};
+use super::observation::{Assembler, ObservationMap, MAX_FEATURES};
+use super::safety::{Fault, FaultSet};
+
+/// What starts a cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// Every `period`, on a fixed schedule.
+    Rate,
+    /// Once per new sample from the source with this index (lock-step benches); while
+    /// that source is silent for longer than `sensor_timeout`, every `period` (so the
+    /// safe action keeps being commanded).
+    Observation {
+        /// Index of the triggering source.
+        source: usize,
+    },
+}
+
+/// Timing and safety limits of the loop.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunnerConfig {
+    /// What starts a cycle.
+    pub trigger: Trigger,
+    /// Control period.
+    pub period: Duration,
+    /// Time kept free at the end of each period for encode and publish: the planner's
+    /// deadline is `cycle start + period - plan_margin`.
+    pub plan_margin: Duration,
+    /// Optional cap on model transitions per plan (deterministic search amount).
+    pub max_transitions: Option<u64>,
+    /// Observations older than this command the safe action.
+    pub sensor_timeout: Duration,
+    /// This many consecutive overrun cycles command the safe action (until as many
+    /// consecutive on-time cycles).
+    pub max_deadline_misses: u32,
+}
+
+/// Timing of one cycle, beside its output.
+#[derive(Clone, Copy, Debug)]
+pub struct CycleTiming {
+    /// When the cycle started.
+    pub started: Instant,
+    /// When the sample that triggered it was received (observation trigger).
+    pub trigger_received: Option<Instant>,
+    /// When its output was ready.
+    pub finished: Instant,
+    /// When its period ends (the hard deadline).
+    pub period_end: Instant,
+    /// Whether it finished after `period_end`.
+    pub deadline_missed: bool,
+    /// How late it started against its schedule (rate trigger).
+    pub start_lateness: Duration,
+}
+
+/// Receives every cycle's output on the control thread. Must not block or allocate:
+/// hand the output to another thread through a bounded queue.
+pub trait CycleSink {
+    /// Called once per cycle, right after the command was decided.
+    fn publish(&mut self, output: &CycleOutput, timing: &CycleTiming);
+}
+
+/// Counters and latest state of the loop, for `/diagnostics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Diagnostics {
+    /// Cycles run.
+    pub cycles: u64,
+    /// Cycles that commanded the safe action.
+    pub safe_cycles: u64,
+    /// Cycles that overran their period.
+    pub deadline_misses: u64,
+    /// Current run of consecutive overruns.
+    pub consecutive_misses: u32,
+    /// Last cycle's time from start to output.
+    pub last_cycle_time: Duration,
+    /// Largest cycle time so far.
+    pub max_cycle_time: Duration,
+    /// Sum of cycle times (mean = sum / cycles).
+    pub total_cycle_time: Duration,
+    /// Active faults.
+    pub faults: FaultSet,
+    /// How often each fault was raised (indexed like `Fault::ALL`).
+    pub raised: [u64; Fault::ALL.len()],
+    /// Ingest counters.
+    pub ingest: IngestStats,
+    /// Age of the oldest source at the last cycle.
+    pub observation_age: Option<Duration>,
+    /// Last prediction error.
+    pub prediction_error: Option<f32>,
+    /// Exponential moving average (0.05) of the prediction error.
+    pub prediction_error_ema: Option<f32>,
+    /// Last plan's statistics.
+    pub plan: PlanStats,
+}
+
+/// State shared between the control thread and the rest of the node.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Latest diagnostics (the control thread only `try_lock`s it).
+    pub diagnostics: Mutex<Diagnostics>,
+    /// Set to stop the loop.
+    pub stop: AtomicBool,
+    /// Set to start a new episode before the next cycle (sim benches).
+    pub reset: AtomicBool,
+}
+
+/// Runs the loop on the calling thread until `shared.stop` is set.
+pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
+    control: &mut ControlLoop<M, P>,
+    map: &ObservationMap,
+    samples: &SampleReceiver,
+    sink: &mut S,
+    config: &RunnerConfig,
+    shared: &Shared,
+) {
+    let mut assembler = Assembler::new(map);
+    let mut observation = [0.0f32; MAX_FEATURES];
+    let obs_dim = map.features().len();
+    let mut diagnostics = Diagnostics::default();
+    let mut misses_in_a_row = 0u32;
+    let mut on_time_in_a_row = 0u32;
+    let mut deadline_fault = false;
+    let mut next = Instant::now();
+    let mut last_trigger = Instant::now();
+
+    // A reset (new episode) applies after a wait and before the samples that ended it:
+    // lock-step benches send the new episode's first state right after asking.
+    macro_rules! apply_reset {
+        () => {
+            if shared.reset.swap(false, Ordering::Relaxed) {
+                assembler.clear();
+                control.reset();
+                misses_in_a_row = 0;
+                on_time_in_a_row = 0;
+                deadline_fault = false;
+                next = Instant::now();
+            }
+        };
+    }
+
+    while !shared.stop.load(Ordering::Relaxed) {
+        // Wait for the cycle's trigger.
+        let mut trigger_received = None;
+        let mut fresh = false;
+        let scheduled = match config.trigger {
+            Trigger::Rate => {
+                sleep_until(next);
+                apply_reset!();
+                next
+            }
+            Trigger::Observation { source } => {
+                let timeout_at = last_trigger + config.sensor_timeout.max(config.period);
+                loop {
+                    let woke = samples.wait_until(timeout_at.min(next_poll()));
+                    apply_reset!();
+                    let mut hit = None;
+                    samples.drain(|sample| {
+                        assembler.update(sample);
+                        fresh = true;
+                        if sample.source == source {
+                            hit = Some(sample.received);
+                        }
+                    });
+                    if hit.is_some() {
+                        trigger_received = hit;
+                        break;
+                    }
+                    if shared.stop.load(Ordering::Relaxed) || Instant::now() >= timeout_at {
+                        break;
+                    }
+                    let _ = woke;
+                }
+                let now = Instant::now();
+                last_trigger = match trigger_received {
+                    Some(_) => now,
+                    // Silent trigger source: keep cycling at the period.
+                    None => now - config.sensor_timeout.max(config.period) + config.period,
+                };
+                trigger_received.unwrap_or(now)
+            }
+        };
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let started = Instant::now();
+        samples.drain(|sample| {
+            assembler.update(sample);
+            fresh = true;
+        });
+        let period_end = scheduled + config.period;
+        let deadline = period_end
+            .checked_sub(config.plan_margin)
+            .unwrap_or(started)
+            .max(started);
+
+        // Timing faults.
+        let age = assembler.age(started);
+        let mut timing = FaultSet::EMPTY;
+        let complete = assembler.is_complete();
+        let stale = age.is_none_or(|age| age > config.sensor_timeout);
+        if !complete {
+            timing = timing.with(Fault::NoObservation);
+        } else if stale {
+            timing = timing.with(Fault::StaleObservation);
+        }
+        if deadline_fault {
+            timing = timing.with(Fault::DeadlineMisses);
+        }
+        let usable = complete && !stale;
+        if usable {
+            assembler.write(&mut observation[..obs_dim]);
+        }
+        let mut budget = Budget::until(deadline);
+        if let Some(max) = config.max_transitions {
+            budget = budget.with_max_transitions(max);
+        }
+        let output = *control.cycle(&CycleInput {
+            observation: usable.then_some(&observation[..obs_dim]),
+            fresh,
+            timing_faults: timing,
+            budget,
+        });
+        let finished = Instant::now();
+        let missed = finished > period_end;
+        if missed {
+            misses_in_a_row += 1;
+            on_time_in_a_row = 0;
+        } else {
+            on_time_in_a_row += 1;
+            misses_in_a_row = 0;
+        }
+        if misses_in_a_row >= config.max_deadline_misses {
+            deadline_fault = true;
+        } else if on_time_in_a_row >= config.max_deadline_misses {
+            deadline_fault = false;
+        }
+        let timing = CycleTiming {
+            started,
+            trigger_received,
+            finished,
+            period_end,
+            deadline_missed: missed,
+            start_lateness: started.saturating_duration_since(scheduled),
+        };
+        sink.publish(&output, &timing);
+
+        // Diagnostics.
+        let cycle_time = finished - started;
+        diagnostics.cycles += 1;
+        diagnostics.safe_cycles = control.watchdog().safe_cycles();
+        diagnostics.deadline_misses += missed as u64;
+        diagnostics.consecutive_misses = misses_in_a_row;
+        diagnostics.last_cycle_time = cycle_time;
+        diagnostics.max_cycle_time = diagnostics.max_cycle_time.max(cycle_time);
+        diagnostics.total_cycle_time += cycle_time;
+        diagnostics.faults = output.faults;
+        for (i, fault) in Fault::ALL.into_iter().enumerate() {
+            diagnostics.raised[i] = control.watchdog().raised(fault);
+        }
+        diagnostics.ingest = samples.counters().snapshot();
+        diagnostics.observation_age = age;
+        if let Some(error) = output.prediction_error {
+            diagnostics.prediction_error = Some(error);
+            diagnostics.prediction_error_ema = Some(match diagnostics.prediction_error_ema {
+                Some(ema) => 0.95 * ema + 0.05 * error,
+                None => error,
+            });
+        }
+        if output.planned {
+            diagnostics.plan = output.plan;
+        }
+        if let Ok(mut shared) = shared.diagnostics.try_lock() {
+            *shared = diagnostics;
+        }
+
+        if config.trigger == Trigger::Rate {
+            next += config.period;
+            let now = Instant::now();
+            if next + config.period < now {
+                // More than a whole period behind: restart the schedule rather than
+                // running a burst of late cycles.
+                next = now;
+            }
+        }
+    }
+}
+
+/// Observation-trigger waits wake at least this often to notice `stop`.
+fn next_poll() -> Instant {
+    Instant::now() + Duration::from_millis(100)
+}
+
+/// Sleeps until `t`: the OS sleep to within 200 µs, then yields (control-period jitter
+/// is dominated by the OS wake-up otherwise).
+pub fn sleep_until(t: Instant) {
+    const SPIN: Duration = Duration::from_micros(200);
+    let now = Instant::now();
+    if t > now + SPIN {
+        std::thread::sleep(t - now - SPIN);
+    }
+    while Instant::now() < t {
+        std::thread::yield_now();
+    }
+}
