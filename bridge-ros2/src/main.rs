@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-mod cli;
+use augur_bridge_ros2::cli;
 
 /// Augur runs a learned world model on a robot and plans with it.
 #[derive(Debug, Parser)]
@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the ROS 2 node (arguments for ROS follow `--ros-args`).
+    Run(cli::run::Args),
     /// Run the main job on the built-in default: the simulated pendulum.
     Sim(cli::sim::Args),
     /// Validate a model package against its manifest and print its contract.
@@ -31,7 +33,13 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    // ROS owns everything after `--ros-args`; clap parses the rest.
+    let (argv, ros_args) = cli::run::split_ros_args(std::env::args().collect());
+    match Cli::parse_from(argv).command {
+        Command::Run(mut args) => {
+            args.ros_args = ros_args;
+            cli::run::run(args)
+        }
         Command::Sim(args) => cli::sim::run(args),
         Command::CheckModel(args) => cli::check_model::run(args),
         Command::Compile(args) => cli::compile::run(args),

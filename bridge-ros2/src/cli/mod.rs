@@ -3,4 +3,5 @@
 pub mod bench_model;
 pub mod check_model;
 pub mod compile;
+pub mod run;
 pub mod sim;

@@ -45,6 +45,18 @@ pub struct Args {
     /// Model transitions per plan (the budget; deterministic).
     #[arg(long, default_value_t = 2048)]
     pub transitions: u64,
+    /// Close the loop in this process without a transport (plant -> model -> planner).
+    #[arg(long)]
+    pub in_process: bool,
+    /// Transport between the node and the plant participant.
+    #[arg(long, value_enum, default_value = "dds")]
+    pub transport: crate::transport::TransportKind,
+    /// Step the plant as soon as the command arrives instead of every 50 ms.
+    #[arg(long)]
+    pub lockstep: bool,
+    /// Output folder for the recording and the plot.
+    #[arg(long, default_value = "target/augur-sim")]
+    pub out: PathBuf,
 }
 
 /// Runs the command.
@@ -54,6 +66,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "unknown robot `{}`: the built-in simulation is `pendulum`",
         args.robot
     );
+    if !args.in_process {
+        return crate::sim::run(&args);
+    }
     let options = PrepareOptions {
         batch_sizes: vec![1, 24, 64, 128, 256, 512],
         ..PrepareOptions::default()

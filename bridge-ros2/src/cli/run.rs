@@ -1,0 +1,207 @@
+//! `augur run`: the ROS 2 node.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use augur_runtime::model::manifest::Manifest;
+use clap::ValueEnum;
+
+use crate::node::params::{parameter_names, NodeParams};
+use crate::node::{Node, Topics};
+use crate::ros_args::{parse_ros_args, resolve_topic, ParamValue, RosArgs};
+use crate::transport::{Transport, TransportKind, TransportOptions};
+
+/// Node name unless remapped with `-r __node:=`.
+pub const NODE_NAME: &str = "augur";
+
+/// Arguments of `augur run` (ROS arguments follow `--ros-args`).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Model package folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// `rate`: plan every period; `observation`: once per new observation.
+    #[arg(long, value_enum)]
+    pub trigger: Option<TriggerArg>,
+    /// Transport: DDS (ros2-client) or zenoh (rmw_zenoh's key expressions).
+    #[arg(long, value_enum, default_value = "dds")]
+    pub transport: TransportKind,
+    /// zenoh endpoints to connect to (default tcp/127.0.0.1:7447, the rmw_zenoh router).
+    #[arg(long = "zenoh-connect")]
+    pub zenoh_connect: Vec<String>,
+    /// zenoh endpoints to listen on.
+    #[arg(long = "zenoh-listen")]
+    pub zenoh_listen: Vec<String>,
+    /// Record inputs, commands and plan statistics to this MCAP file.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// Print every parameter name with its description and exit.
+    #[arg(long)]
+    pub list_params: bool,
+    /// Check the parameters and exit.
+    #[arg(long)]
+    pub check_params: bool,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// `--ros-args ...` (split off before clap parses).
+    #[arg(skip)]
+    pub ros_args: Vec<String>,
+}
+
+/// `--trigger`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TriggerArg {
+    /// Fixed rate.
+    Rate,
+    /// One cycle per observation.
+    Observation,
+}
+
+/// Everything `run` resolved before starting: parameters and names.
+pub struct Resolved {
+    /// Typed parameters.
+    pub params: NodeParams,
+    /// Resolved topic names.
+    pub topics: Topics,
+    /// Node name and namespace.
+    pub node_name: String,
+    /// Node namespace.
+    pub namespace: String,
+}
+
+/// Merges the package defaults (`<model>/node.yaml`), `--params-file`s and `-p`, and
+/// resolves names.
+pub fn resolve(
+    model: &Path,
+    trigger: Option<TriggerArg>,
+    ros_args: &[String],
+) -> anyhow::Result<(Resolved, Manifest)> {
+    let manifest = Manifest::load(model)?;
+    let mut args = Vec::new();
+    let defaults = model.join("node.yaml");
+    if defaults.exists() {
+        args.push("--params-file".to_string());
+        args.push(defaults.display().to_string());
+    }
+    args.extend(ros_args.iter().cloned());
+    let RosArgs {
+        node_name,
+        namespace,
+        remaps,
+        mut params,
+        ..
+    } = parse_ros_args(&args, NODE_NAME)?;
+    if let Some(trigger) = trigger {
+        let text = match trigger {
+            TriggerArg::Rate => "rate",
+            TriggerArg::Observation => "observation",
+        };
+        params.insert("trigger".into(), ParamValue::String(text.into()));
+    }
+    let params_typed = NodeParams::from_params(&params, model.to_path_buf(), &manifest)
+        .context("node parameters")?;
+    let node_name = node_name.unwrap_or_else(|| NODE_NAME.into());
+    let namespace = namespace.unwrap_or_else(|| "/".into());
+    let resolve = |name: &str| resolve_topic(name, &namespace, &node_name, &remaps);
+    let topics = Topics {
+        command: resolve(&params_typed.command_topic)?,
+        predicted_path: resolve("~/predicted_path")?,
+        diagnostics: resolve("/diagnostics")?,
+        clock: resolve("/clock")?,
+        sources: params_typed
+            .observation
+            .sources()
+            .iter()
+            .map(|s| resolve(&s.topic))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok((
+        Resolved {
+            params: params_typed,
+            topics,
+            node_name,
+            namespace,
+        },
+        manifest,
+    ))
+}
+
+/// Runs the node until Ctrl-C (or `--duration`).
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.list_params {
+        let manifest = Manifest::load(&args.model)?;
+        let (resolved, _) = resolve(&args.model, args.trigger, &args.ros_args)
+            .map(Some)
+            .unwrap_or(None)
+            .unzip();
+        let sources: Vec<String> = resolved
+            .map(|r| {
+                r.params
+                    .observation
+                    .sources()
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (name, description) in parameter_names(&manifest, &sources) {
+            println!("{name}\t{description}");
+        }
+        return Ok(());
+    }
+    let (resolved, _) = resolve(&args.model, args.trigger, &args.ros_args)?;
+    if args.check_params {
+        println!("parameters OK");
+        return Ok(());
+    }
+    let options = TransportOptions {
+        kind: args.transport,
+        node_name: resolved.node_name.clone(),
+        namespace: resolved.namespace.clone(),
+        zenoh_connect: args.zenoh_connect.clone(),
+        zenoh_listen: args.zenoh_listen.clone(),
+    };
+    let transport = Arc::new(Transport::open(&options)?);
+    let node = Node::start(resolved.params, transport, resolved.topics)?;
+    tracing::info!("augur node running");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("installing the Ctrl-C handler")?;
+    }
+    let started = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed)
+        && args
+            .duration
+            .is_none_or(|d| started.elapsed().as_secs_f64() < d)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let diagnostics = node.diagnostics();
+    let summary = node.stop();
+    tracing::info!(
+        cycles = diagnostics.cycles,
+        safe_cycles = diagnostics.safe_cycles,
+        deadline_misses = diagnostics.deadline_misses,
+        commands = summary.commands,
+        "augur node stopped"
+    );
+    Ok(())
+}
+
+/// Splits `argv` at `--ros-args`: clap parses the head, ROS rules the tail.
+pub fn split_ros_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
+    match argv.iter().position(|a| a == "--ros-args") {
+        Some(i) => {
+            let tail = argv[i..].to_vec();
+            (argv[..i].to_vec(), tail)
+        }
+        None => (argv, Vec::new()),
+    }
+}

@@ -1,0 +1,558 @@
+//! The Augur node: sensor subscriptions (ingest), the real-time control thread, and a
+//! publisher thread for commands, the predicted path, `/diagnostics` and recording.
+//!
+//! ```text
+//! transport rx threads ──extract──► latest-wins queues ──► control thread (runtime)
+//!                                                              │ CycleOutput (bounded, try_send)
+//!                                                              ▼
+//!                              publisher thread: command, ~/predicted_path, /diagnostics, MCAP
+//! ```
+//! The control thread neither allocates nor blocks on I/O; everything that builds a
+//! ROS message runs on the publisher thread.
+
+pub mod diagnostics;
+pub mod params;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, Context};
+use augur_planner::{ActionConfig, AnyPlanner, MppiConfig, PlannerConfig, TreeConfig, WorldModel};
+use augur_runtime::control::{
+    runner, sample_queues, ControlLoop, CycleConfig, CycleOutput, CycleSink, CycleTiming,
+    Diagnostics, ObservationMap, SampleSender, SensorView, Shared, SourceKind,
+};
+use augur_runtime::model::world_model::{PrepareOptions, TractWorldModel};
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::msg::{
+    Float64MultiArray, Header, Imu, JointState, Odometry, Path, Pose, PoseStamped, Quaternion,
+    Time, Twist, TwistStamped, Vector3,
+};
+use crate::msg::{Clock, DiagnosticArray};
+use crate::transport::{Publisher, Subscription, TopicQos, Transport};
+
+use params::{CommandKind, NodeParams};
+
+/// Outputs queued between the control thread and the publisher thread.
+const OUTPUT_QUEUE: usize = 16;
+
+/// ROS names of the node's own topics, after namespace and remapping.
+#[derive(Clone, Debug)]
+pub struct Topics {
+    /// Command topic.
+    pub command: String,
+    /// `~/predicted_path`.
+    pub predicted_path: String,
+    /// `/diagnostics`.
+    pub diagnostics: String,
+    /// `/clock`.
+    pub clock: String,
+    /// One per observation source, in source order.
+    pub sources: Vec<String>,
+}
+
+/// A running node. Dropping it without [`Node::stop`] stops it too.
+pub struct Node {
+    shared: Arc<Shared>,
+    control: Option<JoinHandle<()>>,
+    publisher: Option<JoinHandle<PublisherSummary>>,
+    _subscriptions: Vec<Subscription>,
+    dropped_outputs: Arc<AtomicU64>,
+    // Last: the transport's node must outlive its publishers and subscriptions.
+    _transport: Arc<Transport>,
+}
+
+/// What the publisher thread saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PublisherSummary {
+    /// Commands published.
+    pub commands: u64,
+    /// Publish calls that failed.
+    pub publish_errors: u64,
+}
+
+/// A ROS time stamp from the wall clock or `/clock`.
+#[derive(Debug, Default)]
+struct SimClock {
+    latest: Mutex<Option<Time>>,
+}
+
+fn wall_time() -> Time {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    Time {
+        sec: now.as_secs() as i32,
+        nanosec: now.subsec_nanos(),
+    }
+}
+
+impl Node {
+    /// Loads the model, builds the planner, subscribes and starts the threads.
+    /// Returns once the model is loaded (errors in the package or parameters are
+    /// returned here, before anything runs).
+    pub fn start(params: NodeParams, transport: Arc<Transport>, topics: Topics) -> anyhow::Result<Node> {
+        let shared = Arc::new(Shared::default());
+        let (senders, receiver) = sample_queues(params.observation.sources().len());
+        let map = Arc::new(params.observation.clone());
+
+        // Publishers first, so the first command has somewhere to go.
+        let publishers = Publishers::new(&transport, &params, &topics)?;
+
+        let clock = Arc::new(SimClock::default());
+        let mut subscriptions = Vec::new();
+        for (index, (source, sender)) in map.sources().iter().zip(senders).enumerate() {
+            subscriptions.push(subscribe_source(
+                &transport,
+                &topics.sources[index],
+                source.kind,
+                index,
+                map.clone(),
+                sender,
+            )?);
+        }
+        if params.use_sim_time {
+            let clock = clock.clone();
+            subscriptions.push(transport.subscribe::<Clock, _>(
+                &topics.clock,
+                &TopicQos::CLOCK,
+                move |message, _| {
+                    if let Ok(message) = message {
+                        *clock.latest.lock().unwrap() = Some(message.clock);
+                    }
+                },
+            )?);
+        }
+
+        // The control thread loads the model itself (tract state stays on it).
+        let (out_tx, out_rx) = bounded::<(CycleOutput, CycleTiming)>(OUTPUT_QUEUE);
+        let dropped_outputs = Arc::new(AtomicU64::new(0));
+        let (ready_tx, ready_rx) = bounded::<anyhow::Result<()>>(1);
+        let control = {
+            let shared = shared.clone();
+            let params = params.clone();
+            let map = map.clone();
+            let dropped = dropped_outputs.clone();
+            std::thread::Builder::new()
+                .name("augur-control".into())
+                .spawn(move || {
+                    let mut control = match build_control(&params) {
+                        Ok(control) => {
+                            let _ = ready_tx.send(Ok(()));
+                            control
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let mut sink = ChannelSink { tx: out_tx, dropped };
+                    let _span = tracing::info_span!("control").entered();
+                    runner::run(&mut control, &map, &receiver, &mut sink, &params.runner, &shared);
+                })?
+        };
+        ready_rx
+            .recv()
+            .map_err(|_| anyhow!("the control thread exited while loading the model"))??;
+
+        let publisher = {
+            let shared = shared.clone();
+            let params = params.clone();
+            std::thread::Builder::new()
+                .name("augur-publish".into())
+                .spawn(move || publish_loop(out_rx, publishers, &params, &shared, &clock))?
+        };
+
+        Ok(Node {
+            shared,
+            control: Some(control),
+            publisher: Some(publisher),
+            _subscriptions: subscriptions,
+            dropped_outputs,
+            _transport: transport,
+        })
+    }
+
+    /// The latest diagnostics.
+    pub fn diagnostics(&self) -> Diagnostics {
+        *self.shared.diagnostics.lock().unwrap()
+    }
+
+    /// Starts a new episode (forgets observations, warm start and faults).
+    pub fn reset(&self) {
+        self.shared.reset.store(true, Ordering::Relaxed);
+    }
+
+    /// Outputs the publisher thread could not keep up with.
+    pub fn dropped_outputs(&self) -> u64 {
+        self.dropped_outputs.load(Ordering::Relaxed)
+    }
+
+    /// Stops the threads and returns what the publisher did.
+    pub fn stop(mut self) -> PublisherSummary {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> PublisherSummary {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(control) = self.control.take() {
+            let _ = control.join();
+        }
+        self.publisher
+            .take()
+            .and_then(|p| p.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Builds model, planner and control loop from the parameters.
+pub fn build_control(params: &NodeParams) -> anyhow::Result<ControlLoop<TractWorldModel, AnyPlanner>> {
+    let options = PrepareOptions {
+        batch_sizes: vec![1, 64, 256, 512],
+        encoder_batch_sizes: vec![1, 16],
+        threads: params.threads,
+    };
+    let model = TractWorldModel::load(&params.model, &options)
+        .with_context(|| format!("loading model package {}", params.model.display()))?;
+    let manifest = model.manifest().clone();
+    let low = manifest.action.iter().map(|c| c.low).collect();
+    let high = manifest.action.iter().map(|c| c.high).collect();
+    let mut action = ActionConfig::new(low, high).with_smoothing(params.smoothing);
+    if !params.max_delta.is_empty() {
+        action = action.with_max_delta(params.max_delta.clone());
+    }
+    let config = match params.planner.as_str() {
+        "mppi" => PlannerConfig::Mppi(MppiConfig {
+            seed: params.seed,
+            discount: manifest.model.discount,
+            ..MppiConfig::tdmpc2()
+        }),
+        _ => PlannerConfig::Tree(TreeConfig {
+            seed: params.seed,
+            discount: manifest.model.discount,
+            ..TreeConfig::default()
+        }),
+    };
+    let dims = model.dims();
+    let planner = AnyPlanner::new(config, action, dims)?;
+    let control = ControlLoop::new(
+        model,
+        planner,
+        CycleConfig {
+            safe_action: params.safe_action.clone(),
+            obs_mean: manifest.observation.iter().map(|f| f.mean).collect(),
+            obs_std: manifest.observation.iter().map(|f| f.std).collect(),
+            prediction_error_threshold: params.prediction_error_threshold,
+        },
+    )?;
+    Ok(control)
+}
+
+/// Hands outputs to the publisher thread without blocking; counts what it drops.
+struct ChannelSink {
+    tx: Sender<(CycleOutput, CycleTiming)>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl CycleSink for ChannelSink {
+    fn publish(&mut self, output: &CycleOutput, timing: &CycleTiming) {
+        if self.tx.try_send((*output, *timing)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Subscribes one sensor source: decode, extract, queue (latest wins).
+fn subscribe_source(
+    transport: &Transport,
+    topic: &str,
+    kind: SourceKind,
+    index: usize,
+    map: Arc<ObservationMap>,
+    sender: SampleSender,
+) -> anyhow::Result<Subscription> {
+    let warn = RateLimitedWarning::new(topic);
+    let handle = move |view: Result<SensorView<'_>, String>, received: Instant| {
+        let sample = view.and_then(|view| {
+            map.extract(index, &view, received)
+                .map_err(|e| e.to_string())
+        });
+        match sample {
+            Ok(sample) => sender.push(sample),
+            Err(reason) => {
+                sender.malformed();
+                warn.warn(&reason);
+            }
+        }
+    };
+    let qos = TopicQos::SENSOR_DATA;
+    Ok(match kind {
+        SourceKind::JointState => {
+            transport.subscribe::<JointState, _>(topic, &qos, move |message, info| {
+                let received = info.received_at;
+                match message {
+                    Ok(m) => handle(
+                        Ok(SensorView::JointState {
+                            names: &m.name,
+                            position: &m.position,
+                            velocity: &m.velocity,
+                            effort: &m.effort,
+                        }),
+                        received,
+                    ),
+                    Err(e) => handle(Err(e.to_string()), received),
+                }
+            })?
+        }
+        SourceKind::Imu => transport.subscribe::<Imu, _>(topic, &qos, move |message, info| {
+            let received = info.received_at;
+            match message {
+                Ok(m) => handle(
+                    Ok(SensorView::Imu {
+                        orientation: quaternion(&m.orientation),
+                        angular_velocity: vector(&m.angular_velocity),
+                        linear_acceleration: vector(&m.linear_acceleration),
+                    }),
+                    received,
+                ),
+                Err(e) => handle(Err(e.to_string()), received),
+            }
+        })?,
+        SourceKind::Odometry => {
+            transport.subscribe::<Odometry, _>(topic, &qos, move |message, info| {
+                let received = info.received_at;
+                match message {
+                    Ok(m) => {
+                        let p = &m.pose.pose.position;
+                        handle(
+                            Ok(SensorView::Odometry {
+                                position: [p.x, p.y, p.z],
+                                orientation: quaternion(&m.pose.pose.orientation),
+                                linear: vector(&m.twist.twist.linear),
+                                angular: vector(&m.twist.twist.angular),
+                            }),
+                            received,
+                        )
+                    }
+                    Err(e) => handle(Err(e.to_string()), received),
+                }
+            })?
+        }
+    })
+}
+
+fn quaternion(q: &Quaternion) -> [f64; 4] {
+    [q.x, q.y, q.z, q.w]
+}
+
+fn vector(v: &Vector3) -> [f64; 3] {
+    [v.x, v.y, v.z]
+}
+
+/// A warning logged at most once per second per topic, with the count suppressed.
+struct RateLimitedWarning {
+    topic: String,
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RateLimitedWarning {
+    fn new(topic: &str) -> Self {
+        Self {
+            topic: topic.to_string(),
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    fn warn(&self, reason: &str) {
+        let mut state = self.state.lock().unwrap();
+        let now = Instant::now();
+        match state.0 {
+            Some(last) if now - last < Duration::from_secs(1) => state.1 += 1,
+            _ => {
+                let suppressed = std::mem::take(&mut state.1);
+                state.0 = Some(now);
+                tracing::warn!(
+                    topic = %self.topic,
+                    suppressed,
+                    "dropped a malformed message: {reason}"
+                );
+            }
+        }
+    }
+}
+
+/// The node's publishers.
+struct Publishers {
+    command: CommandPublisher,
+    path: Option<Publisher<Path>>,
+    diagnostics: Publisher<DiagnosticArray>,
+}
+
+enum CommandPublisher {
+    Array(Publisher<Float64MultiArray>),
+    Twist(Publisher<Twist>, Vec<params::TwistField>),
+    TwistStamped(Publisher<TwistStamped>, Vec<params::TwistField>),
+}
+
+impl Publishers {
+    fn new(transport: &Transport, params: &NodeParams, topics: &Topics) -> anyhow::Result<Self> {
+        let qos = TopicQos::COMMANDS;
+        let command = match &params.command {
+            CommandKind::Float64MultiArray => {
+                CommandPublisher::Array(transport.publisher(&topics.command, &qos)?)
+            }
+            CommandKind::Twist { fields } => {
+                CommandPublisher::Twist(transport.publisher(&topics.command, &qos)?, fields.clone())
+            }
+            CommandKind::TwistStamped { fields } => CommandPublisher::TwistStamped(
+                transport.publisher(&topics.command, &qos)?,
+                fields.clone(),
+            ),
+        };
+        let path = match params.predicted_path {
+            Some(_) => Some(transport.publisher(&topics.predicted_path, &TopicQos::DEFAULT)?),
+            None => None,
+        };
+        Ok(Publishers {
+            command,
+            path,
+            diagnostics: transport.publisher(&topics.diagnostics, &TopicQos::DIAGNOSTICS)?,
+        })
+    }
+}
+
+fn twist(fields: &[params::TwistField], command: &[f32]) -> Twist {
+    let mut linear = [0.0f64; 3];
+    let mut angular = [0.0f64; 3];
+    for (field, value) in fields.iter().zip(command) {
+        let target = if field.angular { &mut angular } else { &mut linear };
+        target[field.axis] = *value as f64;
+    }
+    let v = |a: [f64; 3]| Vector3 {
+        x: a[0],
+        y: a[1],
+        z: a[2],
+    };
+    Twist {
+        linear: v(linear),
+        angular: v(angular),
+    }
+}
+
+/// The publisher thread: one command per cycle output, the predicted path, and
+/// `/diagnostics` every `diagnostics_period`.
+fn publish_loop(
+    outputs: Receiver<(CycleOutput, CycleTiming)>,
+    publishers: Publishers,
+    params: &NodeParams,
+    shared: &Shared,
+    clock: &SimClock,
+) -> PublisherSummary {
+    let mut summary = PublisherSummary::default();
+    let mut next_diagnostics = Instant::now();
+    let mut last_cycles = 0u64;
+    let mut last_diag_time = Instant::now();
+    let stamp = || {
+        if params.use_sim_time {
+            clock.latest.lock().unwrap().unwrap_or_default()
+        } else {
+            wall_time()
+        }
+    };
+    let mut count = |result: Result<(), crate::transport::TransportError>| match result {
+        Ok(()) => {}
+        Err(e) => {
+            summary.publish_errors += 1;
+            tracing::warn!("publish failed: {e}");
+        }
+    };
+    loop {
+        let stop = shared.stop.load(Ordering::Relaxed);
+        match outputs.recv_timeout(Duration::from_millis(20)) {
+            Ok((output, _timing)) => {
+                let command = output.command();
+                let result = match &publishers.command {
+                    CommandPublisher::Array(p) => p.publish(&Float64MultiArray {
+                        layout: Default::default(),
+                        data: command.iter().map(|&x| x as f64).collect(),
+                    }),
+                    CommandPublisher::Twist(p, fields) => p.publish(&twist(fields, command)),
+                    CommandPublisher::TwistStamped(p, fields) => p.publish(&TwistStamped {
+                        header: Header {
+                            stamp: stamp(),
+                            frame_id: String::new(),
+                        },
+                        twist: twist(fields, command),
+                    }),
+                };
+                if result.is_ok() {
+                    summary.commands += 1;
+                }
+                count(result);
+                if let (Some(p), Some((x, y))) = (&publishers.path, params.predicted_path) {
+                    if output.predicted_steps > 0 {
+                        let o = output.obs_dim;
+                        let header = Header {
+                            stamp: stamp(),
+                            frame_id: "augur_predicted".into(),
+                        };
+                        let poses = (0..output.predicted_steps)
+                            .map(|k| {
+                                let row = &output.predicted[k * o..(k + 1) * o];
+                                PoseStamped {
+                                    header: header.clone(),
+                                    pose: Pose {
+                                        position: crate::msg::Point {
+                                            x: row[x] as f64,
+                                            y: row[y] as f64,
+                                            z: 0.0,
+                                        },
+                                        orientation: Quaternion {
+                                            w: 1.0,
+                                            ..Default::default()
+                                        },
+                                    },
+                                }
+                            })
+                            .collect();
+                        count(p.publish(&Path { header, poses }));
+                    }
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                if stop {
+                    break;
+                }
+            }
+        }
+        let now = Instant::now();
+        if now >= next_diagnostics {
+            let d = *shared.diagnostics.lock().unwrap();
+            let elapsed = (now - last_diag_time).as_secs_f64();
+            let rate = (d.cycles - last_cycles) as f64 / elapsed.max(1e-9);
+            last_cycles = d.cycles;
+            last_diag_time = now;
+            count(publishers.diagnostics.publish(&diagnostics::array(
+                &d,
+                rate,
+                params,
+                stamp(),
+            )));
+            next_diagnostics = now + params.diagnostics_period;
+        }
+        if stop && outputs.is_empty() {
+            break;
+        }
+    }
+    summary
+}

@@ -1,0 +1,237 @@
+//! `augur run` against a robot written in rclpy on Fast DDS (tests/py/node_peer.py):
+//! the commands are the ones the control loop computes for the published states, in
+//! both trigger modes, and every safety path shows on the wire and in `/diagnostics`.
+//! Discovery stays on loopback (`ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use augur_bridge_ros2::cli::run::{resolve, TriggerArg};
+use augur_bridge_ros2::node::build_control;
+use augur_planner::Budget;
+use augur_runtime::control::{CycleInput, FaultSet};
+use serde_json::{json, Value};
+
+fn model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pendulum")
+}
+
+fn domain_id(test_index: u16) -> u16 {
+    // Clear of dds_interop.rs's range.
+    120 + (std::process::id() % 20) as u16 * 5 + test_index
+}
+
+/// A child process killed on drop, with its stdout as lines.
+struct Process {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Process {
+    fn spawn(command: &mut Command) -> Process {
+        let log_dir = std::env::temp_dir().join("augur-ros-log");
+        let mut child = command
+            .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+            .env_remove("ROS_LOCALHOST_ONLY")
+            .env("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+            .env("ROS_LOG_DIR", log_dir)
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Process { child, lines }
+    }
+
+    /// JSON lines until `{"done": true}` or the peer exits (60 s at most).
+    fn json_lines(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(60)) {
+            if line == "READY" {
+                continue;
+            }
+            let value: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("peer printed {line:?}: {e}"));
+            if value.get("done").is_some() {
+                break;
+            }
+            out.push(value);
+        }
+        out
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn augur(domain: u16, trigger: &str, ros_args: &[&str]) -> Process {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_augur"));
+    command
+        .args(["run", "--model"])
+        .arg(model())
+        .args(["--trigger", trigger, "--ros-args"])
+        .args(ros_args)
+        .env("ROS_DOMAIN_ID", domain.to_string())
+        .env("RUST_LOG", "error");
+    Process::spawn(&mut command)
+}
+
+fn peer(domain: u16, mode: &str, argument: &Value) -> Process {
+    let mut command = Command::new(common::python::python());
+    command
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/node_peer.py"))
+        .arg(mode)
+        .arg(argument.to_string())
+        .env("ROS_DOMAIN_ID", domain.to_string());
+    Process::spawn(&mut command)
+}
+
+#[test]
+fn observation_trigger_commands_equal_the_control_loop_on_the_same_states() {
+    let ros_args = [
+        "-p",
+        "max_transitions:=512",
+        "-p",
+        "period:=1.0",
+        "-p",
+        "sensor_timeout:=60.0",
+    ];
+    let states: Vec<(f64, f64)> = (0..8)
+        .map(|k| (-2.5 + 0.7 * k as f64, 0.9 - 0.3 * k as f64))
+        .collect();
+
+    // What the node must compute: the same parameters, the same loop, in process.
+    let args: Vec<String> = std::iter::once("--ros-args".to_string())
+        .chain(ros_args.iter().map(|s| s.to_string()))
+        .collect();
+    let (resolved, _) = resolve(&model(), Some(TriggerArg::Observation), &args).unwrap();
+    let mut control = build_control(&resolved.params).unwrap();
+    let expected: Vec<f64> = states
+        .iter()
+        .map(|&(theta, theta_dot)| {
+            let obs = [theta.cos() as f32, theta.sin() as f32, theta_dot as f32];
+            let out = control.cycle(&CycleInput {
+                observation: Some(&obs),
+                fresh: true,
+                timing_faults: FaultSet::EMPTY,
+                budget: Budget::transitions(512),
+            });
+            assert!(out.planned && !out.is_safe());
+            out.command()[0] as f64
+        })
+        .collect();
+
+    let domain = domain_id(0);
+    let _node = augur(domain, "observation", &ros_args);
+    let robot = peer(domain, "lockstep", &json!(states));
+    let commands: Vec<f64> = robot
+        .json_lines()
+        .iter()
+        .map(|line| line["command"][0].as_f64().expect("a command"))
+        .collect();
+    assert_eq!(commands, expected, "commands received by rclpy");
+}
+
+#[test]
+fn rate_trigger_publishes_every_period_and_every_safety_path_shows_on_the_wire() {
+    // 20 Hz, stale after 0.25 s.
+    let domain = domain_id(1);
+    let _node = augur(domain, "rate", &["-p", "diagnostics_period:=0.25"]);
+    let phases = json!([
+        {"name": "valid", "seconds": 1.5, "kind": "valid"},
+        {"name": "unknown_joint", "seconds": 0.3, "kind": "unknown_joint", "count": 5},
+        {"name": "valid2", "seconds": 0.5, "kind": "valid"},
+        {"name": "wrong_length", "seconds": 0.3, "kind": "wrong_length", "count": 5},
+        {"name": "valid3", "seconds": 0.5, "kind": "valid"},
+        {"name": "nan", "seconds": 0.5, "kind": "nan"},
+        {"name": "valid4", "seconds": 1.0, "kind": "valid"},
+        {"name": "silent", "seconds": 1.0, "kind": "silent"},
+        {"name": "valid5", "seconds": 1.0, "kind": "valid"}
+    ]);
+    let robot = peer(domain, "script", &phases);
+    let lines = robot.json_lines();
+    let starts: Vec<(String, f64)> = lines
+        .iter()
+        .filter_map(|l| Some((l["phase"].as_str()?.to_string(), l["start"].as_f64()?)))
+        .collect();
+    assert_eq!(starts.len(), 9, "{lines:?}");
+    let phase_of = |at: f64| {
+        let i = starts.iter().rposition(|(_, s)| *s <= at)?;
+        Some((starts[i].0.as_str(), at - starts[i].1))
+    };
+    let commands: Vec<(f64, f64)> = lines
+        .iter()
+        .filter_map(|l| Some((l["at"].as_f64()?, l["command"][0].as_f64()?)))
+        .collect();
+    let in_phase = |name: &str, after: f64| -> Vec<f64> {
+        commands
+            .iter()
+            .filter(|(at, _)| matches!(phase_of(*at), Some((p, t)) if p == name && t >= after))
+            .map(|(_, u)| *u)
+            .collect()
+    };
+
+    // Rate trigger: commands keep coming at the period, planned ones within bounds.
+    let valid = in_phase("valid", 0.5);
+    assert!(valid.len() >= 10, "too few commands at 20 Hz: {valid:?}");
+    assert!(valid.iter().all(|u| u.abs() <= 2.0));
+    assert!(valid.iter().any(|u| *u != 0.0), "only safe commands: {valid:?}");
+    // Stale sensors: the safe command within one period after the 0.25 s timeout
+    // (plus 50 ms of slack for delivery), until the states come back.
+    let silent = in_phase("silent", 0.25 + 0.05 + 0.05);
+    assert!(!silent.is_empty());
+    assert!(silent.iter().all(|u| *u == 0.0), "silent phase: {silent:?}");
+    // NaN velocity: safe from the first cycle that sees it.
+    let nan = in_phase("nan", 0.1);
+    assert!(!nan.is_empty() && nan.iter().all(|u| *u == 0.0), "nan phase: {nan:?}");
+    // Recovery after each.
+    for phase in ["valid4", "valid5"] {
+        let recovered = in_phase(phase, 0.3);
+        assert!(
+            recovered.iter().any(|u| *u != 0.0),
+            "no planned command after recovery in {phase}: {recovered:?}"
+        );
+    }
+
+    // /diagnostics counts what was injected.
+    let last = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.get("diagnostics"))
+        .expect("no /diagnostics received");
+    let count = |key: &str| -> u64 {
+        last[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} missing in {last}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(count("messages_malformed"), 10, "{last}");
+    // Once in the silent phase, once after the script stopped publishing.
+    assert_eq!(count("faults.stale_observation"), 2, "{last}");
+    assert_eq!(count("faults.non_finite_observation"), 1, "{last}");
+    assert_eq!(count("faults.model_fault"), 0, "{last}");
+    assert!(count("cycles") > 100, "{last}");
+    assert_eq!(count("faults.no_observation"), 1, "{last}");
+    assert_eq!(last["watchdog"], "stale_observation", "{last}");
+}
