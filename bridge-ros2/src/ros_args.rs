@@ -84,9 +84,11 @@ pub fn parse_ros_args(args: &[String], node_name: &str) -> Result<RosArgs, RosAr
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value_of = |flag: &str| {
-            args.next().cloned().ok_or_else(|| RosArgsError::MissingValue {
-                flag: flag.to_owned(),
-            })
+            args.next()
+                .cloned()
+                .ok_or_else(|| RosArgsError::MissingValue {
+                    flag: flag.to_owned(),
+                })
         };
         match arg.as_str() {
             "--" => break,
@@ -97,20 +99,23 @@ pub fn parse_ros_args(args: &[String], node_name: &str) -> Result<RosArgs, RosAr
             }
             "-p" | "--param" => {
                 let rule = value_of(arg)?;
-                let (name, value) = rule.split_once(":=").ok_or_else(|| RosArgsError::BadParam {
-                    argument: rule.clone(),
-                    reason: "expected name:=value".to_owned(),
-                })?;
+                let (name, value) =
+                    rule.split_once(":=")
+                        .ok_or_else(|| RosArgsError::BadParam {
+                            argument: rule.clone(),
+                            reason: "expected name:=value".to_owned(),
+                        })?;
                 if name.is_empty() {
                     return Err(RosArgsError::BadParam {
                         argument: rule.clone(),
                         reason: "empty parameter name".to_owned(),
                     });
                 }
-                let yaml: Value = serde_norway::from_str(value).map_err(|e| RosArgsError::BadParam {
-                    argument: rule.clone(),
-                    reason: e.to_string(),
-                })?;
+                let yaml: Value =
+                    serde_norway::from_str(value).map_err(|e| RosArgsError::BadParam {
+                        argument: rule.clone(),
+                        reason: e.to_string(),
+                    })?;
                 let value = param_value(&yaml).map_err(|reason| RosArgsError::BadParam {
                     argument: rule.clone(),
                     reason,
@@ -138,7 +143,10 @@ pub fn parse_ros_args(args: &[String], node_name: &str) -> Result<RosArgs, RosAr
         }
     }
 
-    let name = out.node_name.clone().unwrap_or_else(|| node_name.to_owned());
+    let name = out
+        .node_name
+        .clone()
+        .unwrap_or_else(|| node_name.to_owned());
     let namespace = out.namespace.clone().unwrap_or_else(|| "/".to_owned());
     let fully_qualified = join(&namespace, &name);
     for path in out.params_files.clone() {
@@ -354,7 +362,10 @@ fn read_params_file(
     let mut params = Vec::new();
     for (key, section) in &nodes {
         let Some(key) = key.as_str() else {
-            return Err(file_error(None, format!("node key {key:?} is not a string")));
+            return Err(file_error(
+                None,
+                format!("node key {key:?} is not a string"),
+            ));
         };
         let Some(parameters) = section.get("ros__parameters") else {
             return Err(file_error(
@@ -521,7 +532,10 @@ mod tests {
 
     #[test]
     fn remaps_node_name_namespace_and_topics() {
-        let parsed = parse("-r __node:=pendulum_mpc --remap __ns:=/robot -r /joint_states:=/js -r cmd:=/x/cmd").unwrap();
+        let parsed = parse(
+            "-r __node:=pendulum_mpc --remap __ns:=/robot -r /joint_states:=/js -r cmd:=/x/cmd",
+        )
+        .unwrap();
         assert_eq!(parsed.node_name.as_deref(), Some("pendulum_mpc"));
         assert_eq!(parsed.namespace.as_deref(), Some("/robot"));
         assert_eq!(
@@ -532,7 +546,8 @@ mod tests {
 
     #[test]
     fn node_specific_remaps_apply_only_to_that_node() {
-        let parsed = parse("-r augur:/a:=/b -r other:/c:=/d -r augur:__ns:=/n -r other:__node:=x").unwrap();
+        let parsed =
+            parse("-r augur:/a:=/b -r other:/c:=/d -r augur:__ns:=/n -r other:__node:=x").unwrap();
         assert_eq!(parsed.remaps, vec![remap("/a", "/b")]);
         assert_eq!(parsed.namespace.as_deref(), Some("/n"));
         assert_eq!(parsed.node_name, None);
@@ -559,7 +574,10 @@ mod tests {
         assert_eq!(p["e"], ParamValue::IntegerArray(vec![1, 2, 3]));
         assert_eq!(p["f"], ParamValue::DoubleArray(vec![0.5, 1.5]));
         assert_eq!(p["g"], ParamValue::BoolArray(vec![true, false]));
-        assert_eq!(p["h"], ParamValue::StringArray(vec!["x".into(), "y".into()]));
+        assert_eq!(
+            p["h"],
+            ParamValue::StringArray(vec!["x".into(), "y".into()])
+        );
         assert_eq!(p["i"], ParamValue::String("7".into()));
         assert_eq!(p["j"], ParamValue::Integer(-3));
         assert_eq!(p["k"], ParamValue::Double(1000.0));
@@ -591,8 +609,14 @@ mod tests {
 
     #[test]
     fn later_files_override_earlier_ones_and_cli_params_override_files() {
-        let first = params_file("first.yaml", "augur:\n  ros__parameters:\n    a: 1\n    b: 1\n    c: 1\n");
-        let second = params_file("second.yaml", "/*:\n  ros__parameters:\n    b: 2\n    c: 2\n");
+        let first = params_file(
+            "first.yaml",
+            "augur:\n  ros__parameters:\n    a: 1\n    b: 1\n    c: 1\n",
+        );
+        let second = params_file(
+            "second.yaml",
+            "/*:\n  ros__parameters:\n    b: 2\n    c: 2\n",
+        );
         let parsed = parse(&format!(
             "-p c:=3 --params-file {} --params-file {}",
             first.display(),
@@ -650,7 +674,10 @@ mod tests {
         assert!(error.to_string().contains("line 1"), "{error}");
         assert!(error.to_string().contains("ros__parameters"), "{error}");
 
-        let bad_value = params_file("badvalue.yaml", "augur:\n  ros__parameters:\n    a: 1\n    mixed: [1, x]\n");
+        let bad_value = params_file(
+            "badvalue.yaml",
+            "augur:\n  ros__parameters:\n    a: 1\n    mixed: [1, x]\n",
+        );
         let error = parse(&format!("--params-file {}", bad_value.display())).unwrap_err();
         assert!(error.to_string().contains("line 4"), "{error}");
         assert!(error.to_string().contains("\"mixed\""), "{error}");
@@ -658,9 +685,18 @@ mod tests {
 
     #[test]
     fn relative_private_and_absolute_names_expand() {
-        assert_eq!(resolve_topic("/joint_states", "/robot", "augur", &[]).unwrap(), "/joint_states");
-        assert_eq!(resolve_topic("joint_states", "/robot", "augur", &[]).unwrap(), "/robot/joint_states");
-        assert_eq!(resolve_topic("joint_states", "/", "augur", &[]).unwrap(), "/joint_states");
+        assert_eq!(
+            resolve_topic("/joint_states", "/robot", "augur", &[]).unwrap(),
+            "/joint_states"
+        );
+        assert_eq!(
+            resolve_topic("joint_states", "/robot", "augur", &[]).unwrap(),
+            "/robot/joint_states"
+        );
+        assert_eq!(
+            resolve_topic("joint_states", "/", "augur", &[]).unwrap(),
+            "/joint_states"
+        );
         assert_eq!(
             resolve_topic("~/predicted_path", "/", "augur", &[]).unwrap(),
             "/augur/predicted_path"
@@ -669,7 +705,10 @@ mod tests {
             resolve_topic("~/predicted_path", "/robot", "augur", &[]).unwrap(),
             "/robot/augur/predicted_path"
         );
-        assert_eq!(resolve_topic("{node}/state", "/robot", "augur", &[]).unwrap(), "/robot/augur/state");
+        assert_eq!(
+            resolve_topic("{node}/state", "/robot", "augur", &[]).unwrap(),
+            "/robot/augur/state"
+        );
     }
 
     #[test]
@@ -687,7 +726,10 @@ mod tests {
             resolve_topic("~/predicted_path", "/robot", "augur", &remaps).unwrap(),
             "/robot/plan"
         );
-        assert_eq!(resolve_topic("/other", "/robot", "augur", &remaps).unwrap(), "/other");
+        assert_eq!(
+            resolve_topic("/other", "/robot", "augur", &remaps).unwrap(),
+            "/other"
+        );
     }
 
     #[test]
@@ -700,7 +742,10 @@ mod tests {
         assert_eq!(reason("/a//b"), "contains '//'");
         assert_eq!(reason("9a"), "must not start with a digit");
         assert_eq!(reason("/a/9b"), "a name token must not start with a digit");
-        assert_eq!(reason("a-b"), "only letters, digits, '_', '/', '~' and {substitutions} are allowed");
+        assert_eq!(
+            reason("a-b"),
+            "only letters, digits, '_', '/', '~' and {substitutions} are allowed"
+        );
         assert_eq!(reason("{node"), "unbalanced curly braces");
     }
 }

@@ -19,7 +19,7 @@ use crate::cli::run::{resolve, TriggerArg};
 use crate::cli::sim::{Args, PlannerKind};
 use crate::msg::{Float64MultiArray, Header, JointState, Path};
 use crate::node::Node;
-use crate::transport::{Transport, TransportOptions, TopicQos};
+use crate::transport::{TopicQos, Transport, TransportOptions};
 
 /// Joint name of the pendulum (INTERFACES.md).
 pub const JOINT: &str = "pendulum_joint";
@@ -151,7 +151,11 @@ impl PendulumBench {
         let until = Instant::now() + Duration::from_secs(30);
         while Instant::now() < until {
             self.publish_state(0.0, 0.0)?;
-            if self.commands.recv_timeout(Duration::from_millis(100)).is_ok() {
+            if self
+                .commands
+                .recv_timeout(Duration::from_millis(100))
+                .is_ok()
+            {
                 std::thread::sleep(Duration::from_millis(100));
                 while self.commands.try_recv().is_ok() {}
                 return Ok(());
@@ -251,13 +255,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     for seed in 0..args.episodes {
         let episode = bench.episode(seed, args.steps)?;
         bar.inc(args.steps as u64);
-        bar.println(format!("episode {seed:>2}: return {:8.1}", episode.total_return));
+        bar.println(format!(
+            "episode {seed:>2}: return {:8.1}",
+            episode.total_return
+        ));
         returns.push(episode.total_return);
         round_trips.extend(episode.steps.iter().map(|s| s.round_trip));
     }
     bar.finish_and_clear();
     round_trips.sort_unstable();
-    let q = |q: f64| round_trips[((round_trips.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+    let q = |q: f64| {
+        round_trips[((round_trips.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3
+    };
     let d = bench.node().diagnostics();
     println!(
         "mean return {:.1} over {} episodes (gymnasium's best agents: about -150)",

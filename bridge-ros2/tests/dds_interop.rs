@@ -13,9 +13,7 @@ use std::{
 
 use augur_bridge_ros2::{
     msg::*,
-    transport::dds::{
-        DdsNode, DdsPublisher, Discovery, NodeOptions, TopicQos, TransportError,
-    },
+    transport::dds::{DdsNode, DdsPublisher, Discovery, NodeOptions, TopicQos, TransportError},
 };
 use serde_json::{json, Value};
 
@@ -116,7 +114,9 @@ fn rclpy_receives<M: Message + Clone>(
     let deadline = Instant::now() + DEADLINE;
     let line = loop {
         publisher.publish(message).expect("publish");
-        if let Some(line) = peer.next_line((Instant::now() + Duration::from_millis(100)).min(deadline)) {
+        if let Some(line) =
+            peer.next_line((Instant::now() + Duration::from_millis(100)).min(deadline))
+        {
             break line;
         }
         assert!(
@@ -142,9 +142,13 @@ fn rust_subscriber_gets_the_exact_joint_state_rclpy_publishes() {
     let node = node("augur_subscriber", domain);
     let (sender, received) = mpsc::channel();
     let _subscription = node
-        .subscribe::<JointState, _>("/joint_states", &TopicQos::SENSOR_DATA, move |message, info| {
-            let _ = sender.send((message, info));
-        })
+        .subscribe::<JointState, _>(
+            "/joint_states",
+            &TopicQos::SENSOR_DATA,
+            move |message, info| {
+                let _ = sender.send((message, info));
+            },
+        )
         .expect("subscribe");
     let (message, info) = received
         .recv_timeout(DEADLINE)
@@ -160,7 +164,10 @@ fn rust_subscriber_gets_the_exact_joint_state_rclpy_publishes() {
             effort: vec![-2.0, 0.001],
         }
     );
-    assert!(info.source_timestamp.is_some(), "Fast DDS sends source timestamps");
+    assert!(
+        info.source_timestamp.is_some(),
+        "Fast DDS sends source timestamps"
+    );
 }
 
 #[test]

@@ -12,7 +12,10 @@ use augur_bridge_ros2::ros_args::parse_ros_args;
 use serde_json::Value;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn augur(args: &[&str]) -> std::process::Output {
@@ -41,7 +44,10 @@ fn every_parameter_in_the_file_is_a_parameter_of_the_node() {
     let parsed = parse_ros_args(&args, "augur").unwrap();
     assert!(parsed.params.len() > 20, "{:?}", parsed.params);
     for name in parsed.params.keys() {
-        assert!(known.contains(name), "`{name}` is not a parameter of `augur run`");
+        assert!(
+            known.contains(name),
+            "`{name}` is not a parameter of `augur run`"
+        );
     }
     // The package defaults hold the same values the launch file passes.
     let defaults = root().join("models/pendulum/node.yaml");
@@ -74,7 +80,10 @@ fn a_misspelt_parameter_is_refused_with_its_name() {
 #[test]
 fn both_launch_files_start_a_valid_augur_run() {
     let out = Command::new(common::python::python())
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/launch_info.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/py/launch_info.py"
+        ))
         .arg(root().join("launch/pendulum.launch.py"))
         .arg(root().join("launch/pendulum.launch.xml"))
         .output()
@@ -101,8 +110,14 @@ fn both_launch_files_start_a_valid_augur_run() {
             .map(|a| a.as_str().unwrap().to_string())
             .collect();
         args.extend(
-            ["--check-params", "--ros-args", "-r", "__node:=augur", "--params-file"]
-                .map(String::from),
+            [
+                "--check-params",
+                "--ros-args",
+                "-r",
+                "__node:=augur",
+                "--params-file",
+            ]
+            .map(String::from),
         );
         args.push(files[0].to_string());
         let out = Command::new(env!("CARGO_BIN_EXE_augur"))

@@ -99,7 +99,10 @@ fn augur(domain: u16, trigger: &str, ros_args: &[&str]) -> Process {
 fn peer(domain: u16, mode: &str, argument: &Value) -> Process {
     let mut command = Command::new(common::python::python());
     command
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/node_peer.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/py/node_peer.py"
+        ))
         .arg(mode)
         .arg(argument.to_string())
         .env("ROS_DOMAIN_ID", domain.to_string());
@@ -195,7 +198,10 @@ fn rate_trigger_publishes_every_period_and_every_safety_path_shows_on_the_wire()
     let valid = in_phase("valid", 0.5);
     assert!(valid.len() >= 10, "too few commands at 20 Hz: {valid:?}");
     assert!(valid.iter().all(|u| u.abs() <= 2.0));
-    assert!(valid.iter().any(|u| *u != 0.0), "only safe commands: {valid:?}");
+    assert!(
+        valid.iter().any(|u| *u != 0.0),
+        "only safe commands: {valid:?}"
+    );
     // Stale sensors: the safe command within one period after the 0.25 s timeout
     // (plus 50 ms of slack for delivery), until the states come back.
     let silent = in_phase("silent", 0.25 + 0.05 + 0.05);
@@ -203,7 +209,10 @@ fn rate_trigger_publishes_every_period_and_every_safety_path_shows_on_the_wire()
     assert!(silent.iter().all(|u| *u == 0.0), "silent phase: {silent:?}");
     // NaN velocity: safe from the first cycle that sees it.
     let nan = in_phase("nan", 0.1);
-    assert!(!nan.is_empty() && nan.iter().all(|u| *u == 0.0), "nan phase: {nan:?}");
+    assert!(
+        !nan.is_empty() && nan.iter().all(|u| *u == 0.0),
+        "nan phase: {nan:?}"
+    );
     // Recovery after each.
     for phase in ["valid4", "valid5"] {
         let recovered = in_phase(phase, 0.3);

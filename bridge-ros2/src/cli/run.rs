@@ -164,6 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         namespace: resolved.namespace.clone(),
         zenoh_connect: args.zenoh_connect.clone(),
         zenoh_listen: args.zenoh_listen.clone(),
+        loopback_only: false,
     };
     let transport = Arc::new(Transport::open(&options)?);
     let node = Node::start(resolved.params, transport, resolved.topics)?;

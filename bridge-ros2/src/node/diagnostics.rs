@@ -15,14 +15,14 @@ pub fn array(d: &Diagnostics, rate_hz: f64, params: &NodeParams, stamp: Time) ->
     let ms = |t: std::time::Duration| format!("{:.3}", t.as_secs_f64() * 1e3);
     let mut values = vec![
         kv("loop_rate_hz", format!("{rate_hz:.2}")),
-        kv(
-            "period_ms",
-            ms(params.runner.period),
-        ),
+        kv("period_ms", ms(params.runner.period)),
         kv("cycles", d.cycles.to_string()),
         kv("safe_cycles", d.safe_cycles.to_string()),
         kv("deadline_misses", d.deadline_misses.to_string()),
-        kv("consecutive_deadline_misses", d.consecutive_misses.to_string()),
+        kv(
+            "consecutive_deadline_misses",
+            d.consecutive_misses.to_string(),
+        ),
         kv("cycle_time_last_ms", ms(d.last_cycle_time)),
         kv("cycle_time_max_ms", ms(d.max_cycle_time)),
         kv(
@@ -56,7 +56,10 @@ pub fn array(d: &Diagnostics, rate_hz: f64, params: &NodeParams, stamp: Time) ->
         kv("plan_best_value", format!("{:.4}", d.plan.best_value)),
     ];
     for (i, fault) in Fault::ALL.into_iter().enumerate() {
-        values.push(kv(&format!("faults.{}", fault.name()), d.raised[i].to_string()));
+        values.push(kv(
+            &format!("faults.{}", fault.name()),
+            d.raised[i].to_string(),
+        ));
     }
     let (level, message) = if !d.faults.is_empty() {
         (

@@ -27,11 +27,11 @@ use augur_runtime::control::{
 use augur_runtime::model::world_model::{PrepareOptions, TractWorldModel};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use crate::msg::{Clock, DiagnosticArray};
 use crate::msg::{
     Float64MultiArray, Header, Imu, JointState, Odometry, Path, Pose, PoseStamped, Quaternion,
     Time, Twist, TwistStamped, Vector3,
 };
-use crate::msg::{Clock, DiagnosticArray};
 use crate::transport::{Publisher, Subscription, TopicQos, Transport};
 
 use params::{CommandKind, NodeParams};
@@ -94,7 +94,11 @@ impl Node {
     /// Loads the model, builds the planner, subscribes and starts the threads.
     /// Returns once the model is loaded (errors in the package or parameters are
     /// returned here, before anything runs).
-    pub fn start(params: NodeParams, transport: Arc<Transport>, topics: Topics) -> anyhow::Result<Node> {
+    pub fn start(
+        params: NodeParams,
+        transport: Arc<Transport>,
+        topics: Topics,
+    ) -> anyhow::Result<Node> {
         let shared = Arc::new(Shared::default());
         let (senders, receiver) = sample_queues(params.observation.sources().len());
         let map = Arc::new(params.observation.clone());
@@ -149,9 +153,19 @@ impl Node {
                             return;
                         }
                     };
-                    let mut sink = ChannelSink { tx: out_tx, dropped };
+                    let mut sink = ChannelSink {
+                        tx: out_tx,
+                        dropped,
+                    };
                     let _span = tracing::info_span!("control").entered();
-                    runner::run(&mut control, &map, &receiver, &mut sink, &params.runner, &shared);
+                    runner::run(
+                        &mut control,
+                        &map,
+                        &receiver,
+                        &mut sink,
+                        &params.runner,
+                        &shared,
+                    );
                 })?
         };
         ready_rx
@@ -215,7 +229,9 @@ impl Drop for Node {
 }
 
 /// Builds model, planner and control loop from the parameters.
-pub fn build_control(params: &NodeParams) -> anyhow::Result<ControlLoop<TractWorldModel, AnyPlanner>> {
+pub fn build_control(
+    params: &NodeParams,
+) -> anyhow::Result<ControlLoop<TractWorldModel, AnyPlanner>> {
     let options = PrepareOptions {
         batch_sizes: vec![1, 64, 256, 512],
         encoder_batch_sizes: vec![1, 16],
@@ -434,7 +450,11 @@ fn twist(fields: &[params::TwistField], command: &[f32]) -> Twist {
     let mut linear = [0.0f64; 3];
     let mut angular = [0.0f64; 3];
     for (field, value) in fields.iter().zip(command) {
-        let target = if field.angular { &mut angular } else { &mut linear };
+        let target = if field.angular {
+            &mut angular
+        } else {
+            &mut linear
+        };
         target[field.axis] = *value as f64;
     }
     let v = |a: [f64; 3]| Vector3 {
@@ -542,12 +562,11 @@ fn publish_loop(
             let rate = (d.cycles - last_cycles) as f64 / elapsed.max(1e-9);
             last_cycles = d.cycles;
             last_diag_time = now;
-            count(publishers.diagnostics.publish(&diagnostics::array(
-                &d,
-                rate,
-                params,
-                stamp(),
-            )));
+            count(
+                publishers
+                    .diagnostics
+                    .publish(&diagnostics::array(&d, rate, params, stamp())),
+            );
             next_diagnostics = now + params.diagnostics_period;
         }
         if stop && outputs.is_empty() {

@@ -133,28 +133,70 @@ fn invalid(name: &str, problem: impl Into<String>) -> ParamError {
 /// manifest and `sources`).
 pub const FIXED: &[(&str, &str)] = &[
     ("model", "model package folder"),
-    ("trigger", "`rate` (plan every period) or `observation` (once per new observation)"),
-    ("trigger_source", "source whose messages trigger a cycle with trigger=observation"),
+    (
+        "trigger",
+        "`rate` (plan every period) or `observation` (once per new observation)",
+    ),
+    (
+        "trigger_source",
+        "source whose messages trigger a cycle with trigger=observation",
+    ),
     ("period", "control period, s (default: the manifest's dt)"),
     ("plan_margin", "time kept free at the end of each period, s"),
-    ("max_transitions", "cap on model transitions per plan (0: deadline only)"),
+    (
+        "max_transitions",
+        "cap on model transitions per plan (0: deadline only)",
+    ),
     ("planner", "`tree` (default) or `mppi` (TD-MPC2's)"),
     ("seed", "planner seed"),
     ("threads", "planning threads (model replicas)"),
-    ("sensor_timeout", "observations older than this command the safe action, s"),
-    ("max_deadline_misses", "consecutive overruns that command the safe action"),
-    ("safe_action", "command on any fault (default: the manifest's `safe` values)"),
-    ("command.type", "`float64_multi_array`, `twist` or `twist_stamped`"),
+    (
+        "sensor_timeout",
+        "observations older than this command the safe action, s",
+    ),
+    (
+        "max_deadline_misses",
+        "consecutive overruns that command the safe action",
+    ),
+    (
+        "safe_action",
+        "command on any fault (default: the manifest's `safe` values)",
+    ),
+    (
+        "command.type",
+        "`float64_multi_array`, `twist` or `twist_stamped`",
+    ),
     ("command.topic", "command topic"),
-    ("command.twist_fields", "twist field per action component, e.g. [linear.x, angular.z]"),
-    ("command.smoothing", "exponential smoothing of the command, 0..1 (0: none)"),
-    ("command.max_delta", "rate limit per period, per component (empty: none)"),
-    ("prediction.error_threshold", "prediction RMS error that commands the safe action (0: report only)"),
-    ("predicted_path.x", "observation feature drawn as x of ~/predicted_path"),
-    ("predicted_path.y", "observation feature drawn as y of ~/predicted_path"),
+    (
+        "command.twist_fields",
+        "twist field per action component, e.g. [linear.x, angular.z]",
+    ),
+    (
+        "command.smoothing",
+        "exponential smoothing of the command, 0..1 (0: none)",
+    ),
+    (
+        "command.max_delta",
+        "rate limit per period, per component (empty: none)",
+    ),
+    (
+        "prediction.error_threshold",
+        "prediction RMS error that commands the safe action (0: report only)",
+    ),
+    (
+        "predicted_path.x",
+        "observation feature drawn as x of ~/predicted_path",
+    ),
+    (
+        "predicted_path.y",
+        "observation feature drawn as y of ~/predicted_path",
+    ),
     ("diagnostics_period", "/diagnostics period, s"),
     ("use_sim_time", "stamp messages with /clock time"),
-    ("source_names", "names of the sensor sources (each configured under sources.<name>)"),
+    (
+        "source_names",
+        "names of the sensor sources (each configured under sources.<name>)",
+    ),
 ];
 
 /// Per-source parameter suffixes (`sources.<name>.<suffix>`).
@@ -166,9 +208,15 @@ pub const SOURCE_KEYS: &[(&str, &str)] = &[
 /// Per-feature parameter suffixes (`observation.<feature>.<suffix>`).
 pub const FEATURE_KEYS: &[(&str, &str)] = &[
     ("source", "source the feature is read from"),
-    ("field", "message field, e.g. `position` or `twist.angular.z`"),
+    (
+        "field",
+        "message field, e.g. `position` or `twist.angular.z`",
+    ),
     ("joint", "joint name (JointState sources)"),
-    ("transform", "identity, cos, sin, wrap_angle, quaternion_to_{roll,pitch,yaw}"),
+    (
+        "transform",
+        "identity, cos, sin, wrap_angle, quaternion_to_{roll,pitch,yaw}",
+    ),
 ];
 
 /// Typed access to a flat parameter map, remembering which names were read.
@@ -215,7 +263,10 @@ impl<'a> Reader<'a> {
         match self.get(name) {
             None => Ok(default),
             Some(ParamValue::Bool(x)) => Ok(*x),
-            Some(other) => Err(invalid(name, format!("expected true or false, got {other:?}"))),
+            Some(other) => Err(invalid(
+                name,
+                format!("expected true or false, got {other:?}"),
+            )),
         }
     }
 
@@ -350,7 +401,11 @@ impl NodeParams {
                 transform,
             });
         }
-        let names: Vec<&str> = manifest.observation.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = manifest
+            .observation
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
         let observation = ObservationMap::new(sources, features, &names)?;
 
         let trigger_text = r.string("trigger")?.unwrap_or_else(|| "rate".into());
@@ -362,7 +417,10 @@ impl NodeParams {
                     .or_else(|| sources_names.first().cloned())
                     .ok_or_else(|| invalid("trigger_source", "no sources are declared"))?;
                 let source = observation.source_index(&name).ok_or_else(|| {
-                    invalid("trigger_source", format!("`{name}` is not in `source_names`"))
+                    invalid(
+                        "trigger_source",
+                        format!("`{name}` is not in `source_names`"),
+                    )
                 })?;
                 Trigger::Observation { source }
             }
@@ -410,7 +468,10 @@ impl NodeParams {
             } else {
                 Err(invalid(
                     name,
-                    format!("has {} entries but the model has {a} action components", v.len()),
+                    format!(
+                        "has {} entries but the model has {a} action components",
+                        v.len()
+                    ),
                 ))
             }
         };
@@ -423,7 +484,10 @@ impl NodeParams {
             if *v < c.low || *v > c.high {
                 return Err(invalid(
                     "safe_action",
-                    format!("entry {i} = {v} is outside the action bounds [{}, {}]", c.low, c.high),
+                    format!(
+                        "entry {i} = {v} is outside the action bounds [{}, {}]",
+                        c.low, c.high
+                    ),
                 ));
             }
         }
@@ -444,7 +508,10 @@ impl NodeParams {
         let twist_fields = || -> Result<Vec<TwistField>, ParamError> {
             let key = "command.twist_fields";
             let names = r_strings(params, key)?.ok_or_else(|| {
-                invalid(key, "missing: a twist command needs one field per action component")
+                invalid(
+                    key,
+                    "missing: a twist command needs one field per action component",
+                )
             })?;
             let fields = names
                 .iter()
@@ -456,7 +523,10 @@ impl NodeParams {
             if fields.len() != a {
                 return Err(invalid(
                     key,
-                    format!("has {} entries but the model has {a} action components", fields.len()),
+                    format!(
+                        "has {} entries but the model has {a} action components",
+                        fields.len()
+                    ),
                 ));
             }
             Ok(fields)
@@ -489,15 +559,16 @@ impl NodeParams {
         if diagnostics_period.is_zero() {
             return Err(invalid("diagnostics_period", "must be positive"));
         }
-        let feature_index = |key: &str, name: Option<String>| -> Result<Option<usize>, ParamError> {
-            name.map(|n| {
-                names
-                    .iter()
-                    .position(|f| *f == n)
-                    .ok_or_else(|| invalid(key, format!("`{n}` is not an observation feature")))
-            })
-            .transpose()
-        };
+        let feature_index =
+            |key: &str, name: Option<String>| -> Result<Option<usize>, ParamError> {
+                name.map(|n| {
+                    names
+                        .iter()
+                        .position(|f| *f == n)
+                        .ok_or_else(|| invalid(key, format!("`{n}` is not an observation feature")))
+                })
+                .transpose()
+            };
         let px = r.string("predicted_path.x")?;
         let py = r.string("predicted_path.y")?;
         let predicted_path = match (
@@ -582,7 +653,13 @@ fn is_known(name: &str, sources: &[String], features: &[&str]) -> bool {
 fn hint(name: &str, known: &std::collections::BTreeSet<String>) -> String {
     let close = known
         .iter()
-        .chain(FIXED.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>().iter())
+        .chain(
+            FIXED
+                .iter()
+                .map(|(n, _)| n.to_string())
+                .collect::<Vec<_>>()
+                .iter(),
+        )
         .filter(|k| strsim_close(k, name))
         .cloned()
         .collect::<Vec<_>>();

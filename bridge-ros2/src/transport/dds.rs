@@ -384,7 +384,9 @@ impl DdsNode {
     fn lock_node(&self) -> std::sync::MutexGuard<'_, Node> {
         // A panic while holding this lock can only come from ros2-client itself; the
         // node is still usable for creating entities afterwards.
-        self.node.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.node
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -559,7 +561,10 @@ mod tests {
         for (result, variable) in [
             (options(Some("x"), None, None), "ROS_DOMAIN_ID"),
             (options(Some("233"), None, None), "ROS_DOMAIN_ID"),
-            (options(None, Some("localhost"), None), "ROS_AUTOMATIC_DISCOVERY_RANGE"),
+            (
+                options(None, Some("localhost"), None),
+                "ROS_AUTOMATIC_DISCOVERY_RANGE",
+            ),
             (options(None, None, Some("yes")), "ROS_LOCALHOST_ONLY"),
         ] {
             let message = result.unwrap_err().to_string();

@@ -30,6 +30,8 @@ pub struct TransportOptions {
     pub zenoh_connect: Vec<String>,
     /// zenoh endpoints to listen on.
     pub zenoh_listen: Vec<String>,
+    /// Keep discovery on loopback whatever the environment says (local benches).
+    pub loopback_only: bool,
 }
 
 impl TransportOptions {
@@ -41,6 +43,7 @@ impl TransportOptions {
             namespace: "/".into(),
             zenoh_connect: Vec::new(),
             zenoh_listen: Vec::new(),
+            loopback_only: true,
         }
     }
 }
@@ -69,8 +72,11 @@ impl Transport {
     pub fn open(options: &TransportOptions) -> Result<Transport, TransportError> {
         match options.kind {
             TransportKind::Dds => {
-                let node_options =
+                let mut node_options =
                     dds::NodeOptions::from_env(&options.node_name, &options.namespace)?;
+                if options.loopback_only {
+                    node_options.discovery = dds::Discovery::Localhost;
+                }
                 Ok(Transport::Dds(dds::DdsNode::new(&node_options)?))
             }
             TransportKind::Zenoh => Err(TransportError::Environment {
@@ -104,7 +110,9 @@ impl Transport {
         F: FnMut(Result<M, TransportError>, Received) + Send + 'static,
     {
         match self {
-            Transport::Dds(node) => node.subscribe(topic, qos, on_message).map(Subscription::Dds),
+            Transport::Dds(node) => node
+                .subscribe(topic, qos, on_message)
+                .map(Subscription::Dds),
         }
     }
 }
