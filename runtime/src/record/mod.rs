@@ -1,0 +1,32 @@
+//! Recording runs to MCAP and reading them back.
+//!
+//! Files use the MCAP `ros2` profile as rosbag2's MCAP storage writes it: `ros2msg`
+//! schemas, `cdr` messages, the publisher's QoS as `offered_qos_profiles` channel
+//! metadata, zstd chunks with message indexes, and a summary with statistics and
+//! chunk indexes. Foxglove, `ros2 bag` and rosbags open them; `augur replay` reads them
+//! with [`Recording`].
+//!
+//! The runtime knows no ROS message structs: [`Recorder`] takes payloads that are
+//! already CDR-encoded, plus their [`Schema`]. Augur's own plan statistics type,
+//! `augur_msgs/msg/PlanStats`, is defined and encoded here ([`PlanStatsMessage`]).
+//! [`RecorderThread`] moves the file writing off the control loop.
+
+mod error;
+mod plan_stats;
+mod qos;
+mod reader;
+mod thread;
+mod writer;
+
+pub use error::RecordError;
+pub use plan_stats::{
+    PlanStatsDecodeError, PlanStatsMessage, PLAN_STATS_SCHEMA, SAFETY_LIMITED, SAFETY_NOMINAL,
+    SAFETY_SAFE_ACTION,
+};
+pub use qos::{ChannelQos, OFFERED_QOS_PROFILES_KEY};
+pub use reader::{Messages, RecordedChannel, RecordedMessage, Recording, RecordingStatistics};
+pub use thread::{RecorderHandle, RecorderThread, DROPPED_MESSAGES_KEY, RECORDER_METADATA_NAME};
+pub use writer::{
+    ChannelId, ChannelSummary, Compression, RecordSummary, Recorder, RecorderOptions, Schema,
+    LIBRARY, MESSAGE_ENCODING, PROFILE, SCHEMA_ENCODING,
+};
