@@ -24,6 +24,9 @@ enum Command {
     Compile(cli::compile::Args),
     /// Measure model throughput per graph (optionally against onnxruntime).
     BenchModel(cli::bench_model::Args),
+    /// Measure plan latency, throughput and quality of both planners (optionally
+    /// against TD-MPC2's planning loop in PyTorch).
+    BenchPlan(cli::bench_plan::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +48,6 @@ fn main() -> anyhow::Result<()> {
         Command::CheckModel(args) => cli::check_model::run(args),
         Command::Compile(args) => cli::compile::run(args),
         Command::BenchModel(args) => cli::bench_model::run(args),
+        Command::BenchPlan(args) => cli::bench_plan::run(args),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per `augur` subcommand.
 
 pub mod bench_model;
+pub mod bench_plan;
 pub mod check_model;
 pub mod compile;
 pub mod run;

@@ -4,6 +4,7 @@ pub mod error;
 pub mod graph;
 pub mod manifest;
 pub mod package;
+pub mod peak;
 pub mod reference;
 pub mod rewrite;
 pub mod world_model;
