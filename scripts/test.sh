@@ -16,6 +16,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
+echo "== Python test environment (rclpy, ROS 2 messages, zenoh, mcap)"
+AUGUR_PYTHON="$(scripts/python-env.sh)"
+export AUGUR_PYTHON
+# rclpy side of the interop tests: Fast DDS discovery stays on this machine, and rcl
+# needs a writable log directory even without HOME.
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+export ROS_LOG_DIR="${ROS_LOG_DIR:-${TMPDIR:-/tmp}/augur-ros-log}"
+
 echo "== tests (host: $(uname -m))"
 cargo test --workspace --locked
 
