@@ -4,8 +4,13 @@
 //! Each type implements [`Message`], which carries its ROS 2 name, its `ros2msg`
 //! definition (for MCAP schemas) and its RIHS01 type hash (for rmw_zenoh key
 //! expressions).
+//!
+//! One module per ROS 2 package; every type is also re-exported here. The `.msg` texts
+//! under `definitions/` are copied verbatim from the ROS 2 packages (Apache-2.0) and
+//! assembled into [`Message::DEFINITION`] at compile time; the
+//! `msg_definitions` test checks them and the type hashes against an installed ROS 2.
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Serialize};
 
 /// A ROS 2 message type.
 pub trait Message: Serialize + DeserializeOwned + Send + 'static {
@@ -32,48 +37,43 @@ pub trait Message: Serialize + DeserializeOwned + Send + 'static {
     }
 }
 
-/// `builtin_interfaces/msg/Time`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Time {
-    pub sec: i32,
-    pub nanosec: u32,
+/// Implements [`Message`] for a type: its package and name, its RIHS01 hash, and the
+/// types its definition depends on, in the order rosbag2 appends them (depth first,
+/// each package's dependencies sorted by name, each type once).
+macro_rules! impl_message {
+    ($ty:ty, $pkg:literal / $name:literal, $hash:literal $(, $dep_pkg:literal / $dep_name:literal)* $(,)?) => {
+        impl $crate::msg::Message for $ty {
+            const PACKAGE: &'static str = $pkg;
+            const NAME: &'static str = $name;
+            const DEFINITION: &'static str = concat!(
+                include_str!(concat!("definitions/", $pkg, "/", $name, ".msg"))
+                $(,
+                    "\n================================================================================\nMSG: ",
+                    $dep_pkg, "/", $dep_name, "\n",
+                    include_str!(concat!("definitions/", $dep_pkg, "/", $dep_name, ".msg"))
+                )*
+            );
+            const TYPE_HASH: &'static str = $hash;
+        }
+    };
 }
 
-/// `std_msgs/msg/Header`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Header {
-    pub stamp: Time,
-    pub frame_id: String,
-}
+pub mod builtin_interfaces;
+pub mod diagnostic_msgs;
+mod fixed_array;
+pub mod geometry_msgs;
+pub mod nav_msgs;
+pub mod rosgraph_msgs;
+pub mod sensor_msgs;
+pub mod std_msgs;
 
-/// `sensor_msgs/msg/JointState`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct JointState {
-    pub header: Header,
-    pub name: Vec<String>,
-    pub position: Vec<f64>,
-    pub velocity: Vec<f64>,
-    pub effort: Vec<f64>,
-}
-
-/// `std_msgs/msg/MultiArrayDimension`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MultiArrayDimension {
-    pub label: String,
-    pub size: u32,
-    pub stride: u32,
-}
-
-/// `std_msgs/msg/MultiArrayLayout`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MultiArrayLayout {
-    pub dim: Vec<MultiArrayDimension>,
-    pub data_offset: u32,
-}
-
-/// `std_msgs/msg/Float64MultiArray`: ros2_control's forward command controllers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Float64MultiArray {
-    pub layout: MultiArrayLayout,
-    pub data: Vec<f64>,
-}
+pub use builtin_interfaces::{Duration, Time};
+pub use diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
+pub use geometry_msgs::{
+    Point, Pose, PoseStamped, PoseWithCovariance, Quaternion, Twist, TwistStamped,
+    TwistWithCovariance, Vector3,
+};
+pub use nav_msgs::{Odometry, Path};
+pub use rosgraph_msgs::Clock;
+pub use sensor_msgs::{Imu, JointState};
+pub use std_msgs::{Float64MultiArray, Header, MultiArrayDimension, MultiArrayLayout};

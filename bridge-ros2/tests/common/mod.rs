@@ -1,0 +1,4 @@
+//! Helpers shared by the cross-process tests.
+#![allow(dead_code)]
+
+pub mod python;
