@@ -1,0 +1,582 @@
+//! ROS 2 over DDS: a RustDDS participant wrapped by ros2-client, so the node shows up in
+//! `ros2 node list` and talks to rclpy/rclcpp over Fast DDS or Cyclone DDS.
+//!
+//! Network scope. `ros2-client`'s `Context::new()` ignores `ROS_DOMAIN_ID`, so the
+//! participant is built here. With [`Discovery::Localhost`] it is built with
+//! `with_only_networks([127.0.0.1])`; reading RustDDS 0.15 shows what that confines:
+//! - multicast: sender and listener sockets are opened only on interfaces that carry
+//!   an allowed IP and the `MULTICAST` flag. Linux's `lo` has no `MULTICAST` flag, so
+//!   the participant opens no multicast socket at all and a multicast locator (SPDP's
+//!   239.255.0.1) fans out over zero sockets: nothing is sent.
+//! - unicast locators advertised in SPDP/SEDP are filtered to 127.0.0.1.
+//! - discovery then runs through the "same-host loopback" SPDP announcements RustDDS
+//!   sends to `127.0.0.1:<well-known SPDP ports>`, which Fast DDS in
+//!   `ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST` mode also listens on.
+//! - it is not a socket-level ACL: the unicast socket binds 0.0.0.0 and sends to the
+//!   locators discovered peers advertise. Since only peers reachable over loopback
+//!   can be discovered, and localhost-mode peers advertise 127.0.0.1, traffic stays
+//!   on loopback.
+
+use std::{
+    net::Ipv4Addr,
+    sync::Mutex,
+    thread::JoinHandle,
+    time::{Instant, SystemTime},
+};
+
+use futures::{channel::oneshot, FutureExt, StreamExt};
+use ros2_client::{
+    dds::{rustdds::DomainParticipantBuilder, Context, Node, Publisher, Spinner},
+    qos, MessageTypeName, Name, NodeName, QosProfile,
+};
+
+use crate::msg::Message;
+
+/// Where DDS discovery may look for peers (`ROS_AUTOMATIC_DISCOVERY_RANGE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    /// This machine only: every packet stays on 127.0.0.1.
+    Localhost,
+    /// The local subnet (multicast on every interface): ROS 2's default.
+    Subnet,
+}
+
+/// Which ROS 2 graph the node joins and under which name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeOptions {
+    pub name: String,
+    pub namespace: String,
+    pub domain_id: u16,
+    pub discovery: Discovery,
+}
+
+/// `ROS_DOMAIN_ID` values ROS 2 accepts on Linux (the DDS port formula limit).
+const MAX_DOMAIN_ID: u16 = 232;
+
+impl NodeOptions {
+    /// Reads `ROS_DOMAIN_ID` (default 0), `ROS_AUTOMATIC_DISCOVERY_RANGE`
+    /// (`LOCALHOST`, `SUBNET`, `OFF`, `SYSTEM_DEFAULT`; default subnet) and the legacy
+    /// `ROS_LOCALHOST_ONLY=1`.
+    pub fn from_env(name: &str, namespace: &str) -> Result<NodeOptions, TransportError> {
+        let var = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+        Self::from_vars(
+            name,
+            namespace,
+            var("ROS_DOMAIN_ID").as_deref(),
+            var("ROS_AUTOMATIC_DISCOVERY_RANGE").as_deref(),
+            var("ROS_LOCALHOST_ONLY").as_deref(),
+        )
+    }
+
+    fn from_vars(
+        name: &str,
+        namespace: &str,
+        domain_id: Option<&str>,
+        discovery_range: Option<&str>,
+        localhost_only: Option<&str>,
+    ) -> Result<NodeOptions, TransportError> {
+        let domain_id = match domain_id {
+            None => 0,
+            Some(text) => text
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|id| *id <= MAX_DOMAIN_ID)
+                .ok_or_else(|| TransportError::Environment {
+                    variable: "ROS_DOMAIN_ID",
+                    value: text.to_owned(),
+                    expected: "an integer from 0 to 232",
+                })?,
+        };
+        let legacy_localhost = match localhost_only.map(str::trim) {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => {
+                return Err(TransportError::Environment {
+                    variable: "ROS_LOCALHOST_ONLY",
+                    value: other.to_owned(),
+                    expected: "0 or 1",
+                })
+            }
+        };
+        let discovery = match discovery_range.map(str::trim) {
+            // ROS 2 (Jazzy) gives ROS_LOCALHOST_ONLY precedence only when the range
+            // is unset.
+            None if legacy_localhost => Discovery::Localhost,
+            None | Some("SUBNET") | Some("SYSTEM_DEFAULT") => Discovery::Subnet,
+            Some("LOCALHOST") => Discovery::Localhost,
+            Some("OFF") => {
+                // RustDDS cannot turn discovery off; the closest safe choice is to stay
+                // on this machine rather than to widen the scope.
+                Discovery::Localhost
+            }
+            Some(other) => {
+                return Err(TransportError::Environment {
+                    variable: "ROS_AUTOMATIC_DISCOVERY_RANGE",
+                    value: other.to_owned(),
+                    expected: "LOCALHOST, SUBNET, OFF or SYSTEM_DEFAULT",
+                })
+            }
+        };
+        Ok(NodeOptions {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            domain_id,
+            discovery,
+        })
+    }
+}
+
+/// DDS reliability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reliability {
+    BestEffort,
+    Reliable,
+}
+
+/// DDS durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Volatile,
+    /// Late-joining subscribers get the last `depth` samples.
+    TransientLocal,
+}
+
+/// The QoS of one publisher or subscription (history is always keep-last `depth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicQos {
+    pub reliability: Reliability,
+    pub durability: Durability,
+    pub depth: usize,
+}
+
+impl TopicQos {
+    /// rclpy's `qos_profile_sensor_data`: best effort, volatile, depth 5.
+    pub const SENSOR_DATA: TopicQos = TopicQos {
+        reliability: Reliability::BestEffort,
+        durability: Durability::Volatile,
+        depth: 5,
+    };
+    /// rclpy's default profile: reliable, volatile, depth 10. For actuator commands.
+    pub const COMMANDS: TopicQos = TopicQos {
+        reliability: Reliability::Reliable,
+        durability: Durability::Volatile,
+        depth: 10,
+    };
+    /// `/diagnostics`: the default profile, as diagnostic_updater and its aggregator
+    /// use.
+    pub const DIAGNOSTICS: TopicQos = TopicQos::COMMANDS;
+    /// rclpy's default profile (reliable, volatile, depth 10).
+    pub const DEFAULT: TopicQos = TopicQos::COMMANDS;
+    /// `/clock` as rclpy's time source subscribes: best effort, depth 1.
+    pub const CLOCK: TopicQos = TopicQos {
+        reliability: Reliability::BestEffort,
+        durability: Durability::Volatile,
+        depth: 1,
+    };
+    /// Latched topics (last value kept for late joiners): reliable, transient local,
+    /// depth 1.
+    pub const LATCHED: TopicQos = TopicQos {
+        reliability: Reliability::Reliable,
+        durability: Durability::TransientLocal,
+        depth: 1,
+    };
+
+    fn to_profile(self) -> QosProfile {
+        let reliability = match self.reliability {
+            Reliability::BestEffort => qos::Reliability::BestEffort,
+            Reliability::Reliable => qos::Reliability::Reliable {
+                when_full: qos::WhenFull::DEFAULT,
+            },
+        };
+        let durability = match self.durability {
+            Durability::Volatile => qos::Durability::Volatile,
+            Durability::TransientLocal => qos::Durability::TransientLocal,
+        };
+        QosProfile::publisher_default()
+            .reliability(reliability)
+            .durability(durability)
+            .history(qos::History::KeepLast {
+                depth: self.depth.max(1),
+            })
+    }
+}
+
+/// When and how a message arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    /// The publisher's source timestamp, if it sent one.
+    pub source_timestamp: Option<SystemTime>,
+    /// When this process took the message from the DDS reader.
+    pub received_at: Instant,
+}
+
+/// Errors of the DDS transport; each names the topic or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("environment variable {variable}={value:?} is invalid: expected {expected}")]
+    Environment {
+        variable: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("invalid ROS 2 name {name:?}: {reason}")]
+    InvalidName { name: String, reason: String },
+    #[error("could not start the DDS participant on domain {domain_id}: {reason}")]
+    Participant { domain_id: u16, reason: String },
+    #[error("could not create the ROS 2 node {name:?}: {reason}")]
+    Node { name: String, reason: String },
+    #[error("could not create the DDS {entity} for {topic}: {reason}")]
+    Create {
+        entity: &'static str,
+        topic: String,
+        reason: String,
+    },
+    #[error("could not publish on {topic}: {reason}")]
+    Publish { topic: String, reason: String },
+    #[error("could not decode a message on {topic}: {reason}")]
+    Decode { topic: String, reason: String },
+    #[error("could not read from {topic}: {reason}")]
+    Read { topic: String, reason: String },
+}
+
+/// A ROS 2 node on DDS. Dropping it stops the background spinner.
+pub struct DdsNode {
+    // Kept behind a mutex because ros2-client needs `&mut Node` to create entities.
+    node: Mutex<Node>,
+    spinner: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    name: String,
+}
+
+impl DdsNode {
+    /// Starts the participant on `options.domain_id` (loopback only for
+    /// [`Discovery::Localhost`]), creates the node and spins its background task.
+    pub fn new(options: &NodeOptions) -> Result<DdsNode, TransportError> {
+        let mut builder = DomainParticipantBuilder::new(options.domain_id);
+        if options.discovery == Discovery::Localhost {
+            builder = builder.with_only_networks([Ipv4Addr::LOCALHOST]);
+        }
+        let participant_error = |reason: String| TransportError::Participant {
+            domain_id: options.domain_id,
+            reason,
+        };
+        let participant = builder
+            .build()
+            .map_err(|e| participant_error(e.to_string()))?;
+        let context = Context::from_domain_participant(participant)
+            .map_err(|e| participant_error(e.to_string()))?;
+        let node_name = NodeName::new(&options.namespace, &options.name).map_err(|e| {
+            TransportError::InvalidName {
+                name: format!("{}/{}", options.namespace, options.name),
+                reason: format!("{e:?}"),
+            }
+        })?;
+        let full_name = node_name.fully_qualified_name();
+        let node_error = |reason: String| TransportError::Node {
+            name: full_name.clone(),
+            reason,
+        };
+        let mut node = context
+            .new_node(
+                node_name,
+                ros2_client::NodeOptions::new().enable_rosout(false),
+            )
+            .map_err(|e| node_error(format!("{e:?}")))?;
+        let spinner = node.spinner().map_err(|e| node_error(e.to_string()))?;
+        let spinner = spawn_spinner(spinner, &full_name).map_err(|e| node_error(e.to_string()))?;
+        Ok(DdsNode {
+            node: Mutex::new(node),
+            spinner: Some(spinner),
+            name: full_name,
+        })
+    }
+
+    /// The node's fully qualified name, e.g. `/augur`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A publisher on a fully qualified topic, e.g. `/effort_controller/commands`.
+    pub fn publisher<M: Message>(
+        &self,
+        topic: &str,
+        qos: &TopicQos,
+    ) -> Result<DdsPublisher<M>, TransportError> {
+        let mut node = self.lock_node();
+        let dds_topic = create_topic::<M>(&node, topic, qos, "publisher")?;
+        let publisher = node
+            .create_publisher::<M>(&dds_topic, Some(qos.to_profile()))
+            .map_err(|e| TransportError::Create {
+                entity: "publisher",
+                topic: topic.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(DdsPublisher {
+            publisher,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Subscribes to a fully qualified topic. `on_message` runs on a background
+    /// thread for every sample; one that fails to decode arrives as `Err`. Dropping
+    /// the returned [`Subscription`] stops delivery and joins the thread.
+    pub fn subscribe<M, F>(
+        &self,
+        topic: &str,
+        qos: &TopicQos,
+        mut on_message: F,
+    ) -> Result<Subscription, TransportError>
+    where
+        M: Message,
+        F: FnMut(Result<M, TransportError>, Received) + Send + 'static,
+    {
+        let create_error = |reason: String| TransportError::Create {
+            entity: "subscription",
+            topic: topic.to_owned(),
+            reason,
+        };
+        let reader = {
+            let mut node = self.lock_node();
+            let dds_topic = create_topic::<M>(&node, topic, qos, "subscription")?;
+            node.create_subscription::<M>(&dds_topic, Some(qos.to_profile()))
+                .map_err(|e| create_error(e.to_string()))?
+        };
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let topic_name = topic.to_owned();
+        let thread = std::thread::Builder::new()
+            .name(format!("dds-sub{topic}"))
+            .spawn(move || {
+                futures::executor::block_on(async move {
+                    let samples = reader.async_stream();
+                    futures::pin_mut!(samples);
+                    loop {
+                        futures::select! {
+                            _ = stopped => break,
+                            sample = samples.next() => {
+                                let received_at = Instant::now();
+                                match sample {
+                                    None => break,
+                                    Some(Ok((message, info))) => {
+                                        let source_timestamp = info
+                                            .source_timestamp()
+                                            .and_then(ros_time_to_system_time);
+                                        on_message(Ok(message), Received { source_timestamp, received_at });
+                                    }
+                                    Some(Err(error)) => {
+                                        on_message(
+                                            Err(read_error(&topic_name, error)),
+                                            Received { source_timestamp: None, received_at },
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    }
+                });
+            })
+            .map_err(|e| create_error(e.to_string()))?;
+        Ok(Subscription {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    fn lock_node(&self) -> std::sync::MutexGuard<'_, Node> {
+        // A panic while holding this lock can only come from ros2-client itself; the
+        // node is still usable for creating entities afterwards.
+        self.node
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for DdsNode {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.spinner.take() {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Publishes `M` on one topic.
+pub struct DdsPublisher<M: Message> {
+    publisher: Publisher<M>,
+    topic: String,
+}
+
+impl<M: Message> DdsPublisher<M> {
+    /// Serialises and sends one message. Reliable topics may wait up to 100 ms for
+    /// room in a slow reader's queue. ros2-client takes the message by value, hence
+    /// the clone (one allocation per variable-length field).
+    pub fn publish(&self, message: &M) -> Result<(), TransportError>
+    where
+        M: Clone,
+    {
+        self.publisher
+            .publish(message.clone())
+            .map_err(|e| TransportError::Publish {
+                topic: self.topic.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The fully qualified topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+}
+
+/// A running subscription; dropping it stops delivery and joins its thread.
+pub struct Subscription {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn create_topic<M: Message>(
+    node: &Node,
+    topic: &str,
+    qos: &TopicQos,
+    entity: &'static str,
+) -> Result<ros2_client::dds::rustdds::Topic, TransportError> {
+    let name = Name::parse(topic).map_err(|e| TransportError::InvalidName {
+        name: topic.to_owned(),
+        reason: format!("{e:?}"),
+    })?;
+    node.create_topic(
+        &name,
+        MessageTypeName::new(M::PACKAGE, M::NAME),
+        &qos.to_profile(),
+    )
+    .map_err(|e| TransportError::Create {
+        entity,
+        topic: topic.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn spawn_spinner(
+    spinner: Spinner,
+    node_name: &str,
+) -> std::io::Result<(oneshot::Sender<()>, JoinHandle<()>)> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(format!("dds-spin{node_name}"))
+        .spawn(move || {
+            futures::executor::block_on(async move {
+                let spin = spinner.spin().fuse();
+                futures::pin_mut!(spin);
+                let mut stopped = stopped;
+                futures::select! {
+                    _ = stopped => {},
+                    result = spin => {
+                        if let Err(error) = result {
+                            tracing::error!(%error, "ros2-client spinner stopped");
+                        }
+                    }
+                }
+            });
+        })?;
+    Ok((stop, thread))
+}
+
+fn read_error(topic: &str, error: ros2_client::ReadError) -> TransportError {
+    match error {
+        ros2_client::ReadError::Deserialization { reason } => TransportError::Decode {
+            topic: topic.to_owned(),
+            reason,
+        },
+        other => TransportError::Read {
+            topic: topic.to_owned(),
+            reason: format!("{other:?}"),
+        },
+    }
+}
+
+fn ros_time_to_system_time(time: ros2_client::ROSTime) -> Option<SystemTime> {
+    let nanos = u64::try_from(time.to_nanos()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(
+        domain: Option<&str>,
+        range: Option<&str>,
+        localhost_only: Option<&str>,
+    ) -> Result<NodeOptions, TransportError> {
+        NodeOptions::from_vars("augur", "/", domain, range, localhost_only)
+    }
+
+    #[test]
+    fn unset_environment_means_domain_zero_on_the_subnet() {
+        let options = options(None, None, None).unwrap();
+        assert_eq!(options.domain_id, 0);
+        assert_eq!(options.discovery, Discovery::Subnet);
+        assert_eq!(options.name, "augur");
+        assert_eq!(options.namespace, "/");
+    }
+
+    #[test]
+    fn discovery_range_values_map_to_discovery() {
+        let range = |r| options(Some("7"), Some(r), None).unwrap();
+        assert_eq!(range("LOCALHOST").discovery, Discovery::Localhost);
+        assert_eq!(range("SUBNET").discovery, Discovery::Subnet);
+        assert_eq!(range("SYSTEM_DEFAULT").discovery, Discovery::Subnet);
+        assert_eq!(range("OFF").discovery, Discovery::Localhost);
+        assert_eq!(range("LOCALHOST").domain_id, 7);
+    }
+
+    #[test]
+    fn legacy_localhost_only_applies_when_the_range_is_unset() {
+        assert_eq!(
+            options(None, None, Some("1")).unwrap().discovery,
+            Discovery::Localhost
+        );
+        assert_eq!(
+            options(None, Some("SUBNET"), Some("1")).unwrap().discovery,
+            Discovery::Subnet
+        );
+        assert_eq!(
+            options(None, None, Some("0")).unwrap().discovery,
+            Discovery::Subnet
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (result, variable) in [
+            (options(Some("x"), None, None), "ROS_DOMAIN_ID"),
+            (options(Some("233"), None, None), "ROS_DOMAIN_ID"),
+            (
+                options(None, Some("localhost"), None),
+                "ROS_AUTOMATIC_DISCOVERY_RANGE",
+            ),
+            (options(None, None, Some("yes")), "ROS_LOCALHOST_ONLY"),
+        ] {
+            let message = result.unwrap_err().to_string();
+            assert!(message.contains(variable), "{message}");
+        }
+    }
+
+    #[test]
+    fn sensor_profile_matches_rclpy() {
+        assert_eq!(TopicQos::SENSOR_DATA.reliability, Reliability::BestEffort);
+        assert_eq!(TopicQos::SENSOR_DATA.depth, 5);
+        assert_eq!(TopicQos::COMMANDS.reliability, Reliability::Reliable);
+        assert_eq!(TopicQos::COMMANDS.depth, 10);
+    }
+}
