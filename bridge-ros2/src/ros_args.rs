@@ -263,6 +263,9 @@ fn validate_name(name: &str) -> Result<(), &'static str> {
     if name.ends_with('/') {
         return Err("ends with '/'");
     }
+    if name.contains("//") {
+        return Err("contains '//'");
+    }
     if let Some(rest) = name.strip_prefix('~') {
         if !(rest.is_empty() || rest.starts_with('/')) {
             return Err("'~' must be followed by '/'");

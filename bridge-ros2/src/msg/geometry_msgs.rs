@@ -165,3 +165,28 @@ impl_message!(
     "geometry_msgs" / "Twist",
     "geometry_msgs" / "Vector3"
 );
+
+#[cfg(test)]
+mod tests {
+    use ros2_client::dds::rustdds::cdr_encoding::{from_bytes, to_vec};
+
+    use super::*;
+
+    type Le = byteorder::LittleEndian;
+
+    #[test]
+    fn covariance_is_a_fixed_cdr_array_without_length_prefix() {
+        let mut message = PoseWithCovariance::default();
+        for (index, value) in message.covariance.iter_mut().enumerate() {
+            *value = index as f64 * 0.5;
+        }
+        let bytes = to_vec::<_, Le>(&message).unwrap();
+        // 7 pose doubles then 36 covariance doubles, nothing else.
+        assert_eq!(bytes.len(), (7 + 36) * 8);
+        assert_eq!(bytes[7 * 8..8 * 8], 0.0f64.to_le_bytes());
+        assert_eq!(bytes[42 * 8..], 17.5f64.to_le_bytes());
+        let (decoded, _) = from_bytes::<PoseWithCovariance, Le>(&bytes).unwrap();
+        assert_eq!(decoded, message);
+        assert!(from_bytes::<PoseWithCovariance, Le>(&bytes[..bytes.len() - 8]).is_err());
+    }
+}
