@@ -1,8 +1,9 @@
 """Export a ``WorldModel`` as an Augur model package (see ``docs/model-format.md``).
 
-The package is four ONNX graphs with the roles the runtime knows, a ``manifest.toml``
-stating their contract, and a ``reference.json`` of inputs and the outputs PyTorch
-computed for them, which every runtime is expected to reproduce.
+The package is the ONNX graphs with the roles the runtime knows (the world model's
+four from ``export_package``; a decoder added later by ``add_graph``), a
+``manifest.toml`` stating their contract, and a ``reference.json`` of inputs and the
+outputs PyTorch computed for them, which every runtime is expected to reproduce.
 
 Choices made for the runtimes that load these graphs (tract on the robot,
 onnxruntime as the peer benchmark):
@@ -135,6 +136,10 @@ GRAPH_WRAPPERS = {
     "policy": PolicyGraph,
 }
 
+# Every role, in manifest order (docs/model-format.md); the first four come from a
+# ``WorldModel``, the decoder is fitted separately (``fit_decoder.py``).
+ROLES = ("encoder", "dynamics", "value", "policy", "decoder")
+
 
 # -- package description -------------------------------------------------------------------
 @dataclass
@@ -174,6 +179,7 @@ class PackageSpec:
             "dynamics": ([("z", L), ("action", A)], [("z_next", L), ("reward", 1)]),
             "value": ([("z", L)], [("value", 1)]),
             "policy": ([("z", L)], [("mean", A), ("log_std", A)]),
+            "decoder": ([("z", L)], [("obs", O)]),
         }
 
 
@@ -189,8 +195,14 @@ def _toml_value(v) -> str:
     raise TypeError(v)
 
 
-def write_manifest(path: Path, spec: PackageSpec, latent_dim: int, reference: bool = True) -> None:
-    """Writes ``manifest.toml`` in the layout of docs/model-format.md, then re-reads it."""
+def render_manifest(
+    spec: PackageSpec,
+    latent_dim: int,
+    reference: bool = True,
+    roles: tuple[str, ...] = tuple(GRAPH_WRAPPERS),
+) -> str:
+    """``manifest.toml`` in the layout of docs/model-format.md, declaring the graphs of
+    ``roles`` (in manifest order)."""
     lines = [f"# {c}" if c else "#" for c in spec.comments]
     lines += [
         "format = 1",
@@ -225,6 +237,8 @@ def write_manifest(path: Path, spec: PackageSpec, latent_dim: int, reference: bo
         return "[" + ", ".join(f'{{ name = "{n}", shape = ["B", {d}] }}' for n, d in ts) + "]"
 
     for role, (ins, outs) in spec.graph_tensors(latent_dim).items():
+        if role not in roles:
+            continue
         lines += [
             f"[graphs.{role}]",
             f'file = "{role}.onnx"',
@@ -234,9 +248,14 @@ def write_manifest(path: Path, spec: PackageSpec, latent_dim: int, reference: bo
         ]
     if reference:
         lines += ["[reference]", 'file = "reference.json"', ""]
-    path.write_text("\n".join(lines))
-    with open(path, "rb") as fh:
-        tomllib.load(fh)  # it must at least parse
+    text = "\n".join(lines)
+    tomllib.loads(text)  # it must at least parse
+    return text
+
+
+def write_manifest(path: Path, spec: PackageSpec, latent_dim: int, **kwargs) -> None:
+    """Writes ``render_manifest(spec, latent_dim, **kwargs)`` to ``path``."""
+    path.write_text(render_manifest(spec, latent_dim, **kwargs))
 
 
 # -- ONNX --------------------------------------------------------------------------------
@@ -309,6 +328,8 @@ def export_package(
 
     reference: dict = {"graphs": {}}
     for role, (ins, outs) in spec.graph_tensors(L).items():
+        if role not in GRAPH_WRAPPERS:
+            continue
         wrapper = GRAPH_WRAPPERS[role](model, scaling).eval()
         graph_inputs = [(n, feeds[n]) for n, _ in ins]
         export_graph(wrapper, graph_inputs, outs, out / f"{role}.onnx")
@@ -320,11 +341,67 @@ def export_package(
             "inputs": {n: _exact(t.numpy()) for n, t in graph_inputs},
             "outputs": {n: _exact(r.numpy()) for (n, _), r in zip(outs, result)},
         }
-    with open(out / "reference.json", "w") as fh:
-        json.dump(reference, fh, indent=None, separators=(",", ":"))
-        fh.write("\n")
+    _write_reference(out / "reference.json", reference)
     write_manifest(out / "manifest.toml", spec, L)
     return verify_package(out, strict=strict)
+
+
+def _reference_text(reference: dict) -> str:
+    return json.dumps(reference, indent=None, separators=(",", ":")) + "\n"
+
+
+def _write_reference(path: Path, reference: dict) -> None:
+    path.write_text(_reference_text(reference))
+
+
+def add_graph(
+    package: Path,
+    role: str,
+    module: nn.Module,
+    spec: PackageSpec,
+    reference_inputs: dict[str, np.ndarray],
+    strict: bool = True,
+) -> dict:
+    """Adds graph ``role`` (e.g. the decoder) to an exported package, leaving its other
+    graphs alone: their ONNX files are not touched, and their entries in
+    ``manifest.toml`` and ``reference.json`` are rewritten unchanged (checked).
+
+    ``module`` maps the role's inputs to its outputs (``spec.graph_tensors``);
+    ``reference_inputs`` holds a batch for each input.  Writes ``<role>.onnx``, adds the
+    role's reference, rewrites the manifest with the role declared and ``spec.comments``
+    as its header, and returns the onnxruntime check of the whole package.
+    """
+    manifest_path, reference_path = package / "manifest.toml", package / "reference.json"
+    with open(manifest_path, "rb") as fh:
+        old_manifest = tomllib.load(fh)
+    L = old_manifest["model"]["latent_dim"]
+    roles = tuple(r for r in ROLES if r in old_manifest["graphs"] or r == role)
+    manifest_text = render_manifest(spec, L, reference="reference" in old_manifest, roles=roles)
+    new_manifest = tomllib.loads(manifest_text)
+    new_manifest["graphs"].pop(role)
+    old_manifest["graphs"].pop(role, None)
+    if new_manifest != old_manifest:
+        raise ValueError(f"{manifest_path}: the spec given disagrees with the package beyond the `{role}` graph")
+    old_reference_text = reference_path.read_text()
+    reference = json.loads(old_reference_text)
+    if _reference_text(reference) != old_reference_text:
+        raise ValueError(f"{reference_path} would not be rewritten byte for byte")
+
+    ins, outs = spec.graph_tensors(L)[role]
+    module = module.eval()
+    inputs = [(n, torch.tensor(reference_inputs[n], dtype=torch.float32)) for n, _ in ins]
+    export_graph(module, inputs, outs, package / f"{role}.onnx")
+    with torch.no_grad():
+        result = module(*[t for _, t in inputs])
+    if isinstance(result, torch.Tensor):
+        result = (result,)
+    reference["graphs"][role] = {
+        "inputs": {n: _exact(t.numpy()) for n, t in inputs},
+        "outputs": {n: _exact(r.numpy()) for (n, _), r in zip(outs, result)},
+    }
+    _write_reference(reference_path, reference)
+    manifest_path.write_text(manifest_text)
+    return verify_package(package, strict=strict)
 
 
 def verify_package(package: Path, tolerance: float = REFERENCE_TOLERANCE, strict: bool = True) -> dict:

@@ -137,7 +137,7 @@ def pendulum_spec(discount: float) -> PackageSpec:
         actions=[Action("torque", -MAX_TORQUE, MAX_TORQUE, 0.0, unit="N.m")],
         comments=[
             "Augur model package: see docs/model-format.md and README.md in this folder.",
-            "Written by models/train/train_pendulum.py; do not edit by hand.",
+            "Written by models/train/train_pendulum.py (decoder: models/train/fit_decoder.py); do not edit by hand.",
         ],
     )
 

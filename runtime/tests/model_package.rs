@@ -2,6 +2,7 @@
 //! exported references, compiled artifacts are used only when fresh, and each kind of
 //! broken package is refused with an error that names the file, graph and tensor.
 
+use std::f32::consts::{FRAC_PI_2, PI};
 use std::path::{Path, PathBuf};
 
 use augur_planner::{ModelError, WorldModel};
@@ -112,6 +113,73 @@ fn compiled_graphs_are_used_when_fresh_reproduce_the_reference_and_are_ignored_w
         sources.contains(&GraphSource::Onnx),
         "the stale graph is loaded from ONNX: {sources:?}"
     );
+}
+
+/// Gymnasium `Pendulum-v1`'s step (g = 10, m = l = 1, dt 0.05, speed clipped to 8).
+fn pendulum_step(theta: f32, theta_dot: f32, torque: f32) -> (f32, f32) {
+    let theta_dot = (theta_dot + (15.0 * theta.sin() + 3.0 * torque) * 0.05).clamp(-8.0, 8.0);
+    (theta + theta_dot * 0.05, theta_dot)
+}
+
+#[test]
+fn pendulum_decoder_recovers_encoded_and_one_step_predicted_observations() {
+    let options = PrepareOptions {
+        batch_sizes: vec![8],
+        encoder_batch_sizes: vec![8],
+        threads: 1,
+    };
+    let mut model = TractWorldModel::load(&package("pendulum"), &options).expect("loads");
+    assert!(
+        model.graph(GraphRole::Decoder).is_some(),
+        "pendulum ships a decoder"
+    );
+    let (l, o) = (model.dims().latent_dim, model.dims().obs_dim);
+    let theta = [0.0, PI, FRAC_PI_2, -FRAC_PI_2, 2.5, -1.0, 0.3, -2.9];
+    let theta_dot = [0.0, 0.0, 2.0, -2.0, 5.5, -6.0, -3.0, 0.5];
+    let torque = [-2.0, 2.0, 0.0, 1.3, -0.7, 2.0, -2.0, 0.25];
+    let observe = |th: f32, thd: f32| [th.cos(), th.sin(), thd];
+    let raw: Vec<f32> = theta
+        .iter()
+        .zip(&theta_dot)
+        .flat_map(|(&th, &thd)| observe(th, thd))
+        .collect();
+    let next: Vec<f32> = (0..8)
+        .flat_map(|i| {
+            let (th, thd) = pendulum_step(theta[i], theta_dot[i], torque[i]);
+            observe(th, thd)
+        })
+        .collect();
+
+    let mut obs = vec![0.0; 8 * o];
+    model.normalise_observation(&raw, &mut obs);
+    let mut z = vec![0.0; 8 * l];
+    model.encode(&obs, &mut z).expect("encodes");
+    let (mut z_next, mut reward) = (vec![0.0; 8 * l], vec![0.0; 8]);
+    model
+        .step(&z, &torque, &mut z_next, &mut reward)
+        .expect("steps");
+
+    // Held-out RMSE is 0.005 (cos, sin) and 0.05 rad/s (theta_dot) one step ahead.
+    let bound = [0.02, 0.02, 0.1];
+    for (latents, truth, what) in [(&z, &raw, "encoded"), (&z_next, &next, "predicted")] {
+        let mut decoded = vec![0.0; 8 * o];
+        model.decode(latents, &mut decoded).expect("decodes");
+        for (row, (got, want)) in decoded
+            .chunks_exact(o)
+            .zip(truth.chunks_exact(o))
+            .enumerate()
+        {
+            for (j, f) in model.manifest().observation.iter().enumerate() {
+                let physical = got[j] * f.std + f.mean;
+                assert!(
+                    (physical - want[j]).abs() <= bound[j],
+                    "{what} row {row} `{}`: decoded {physical}, true {}",
+                    f.name,
+                    want[j]
+                );
+            }
+        }
+    }
 }
 
 #[test]
