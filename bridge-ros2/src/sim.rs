@@ -87,7 +87,7 @@ impl PendulumBench {
         let command_topic = resolved.topics.command.clone();
         let path_topic = resolved.topics.predicted_path.clone();
         let state_topic = resolved.topics.sources[0].clone();
-        let node = Node::start(resolved.params, transport.clone(), resolved.topics)?;
+        let node = Node::start(resolved.params, transport.clone(), resolved.topics, None)?;
 
         let (tx, commands) = bounded(64);
         let mut subscriptions = vec![plant.subscribe::<Float64MultiArray, _>(

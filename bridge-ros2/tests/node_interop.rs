@@ -12,9 +12,11 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use augur_bridge_ros2::cli::run::{resolve, TriggerArg};
+use augur_bridge_ros2::msg::Float64MultiArray;
 use augur_bridge_ros2::node::build_control;
 use augur_planner::Budget;
 use augur_runtime::control::{CycleInput, FaultSet};
+use augur_runtime::record::{PlanStatsMessage, Recording};
 use serde_json::{json, Value};
 
 fn model() -> PathBuf {
@@ -85,9 +87,23 @@ impl Drop for Process {
 }
 
 fn augur(domain: u16, trigger: &str, ros_args: &[&str]) -> Process {
+    augur_recording(domain, trigger, ros_args, None)
+}
+
+fn augur_recording(
+    domain: u16,
+    trigger: &str,
+    ros_args: &[&str],
+    record: Option<&Path>,
+) -> Process {
     let mut command = Command::new(env!("CARGO_BIN_EXE_augur"));
+    if let Some(path) = record {
+        command.arg("run").arg("--record").arg(path);
+    } else {
+        command.arg("run");
+    }
     command
-        .args(["run", "--model"])
+        .arg("--model")
         .arg(model())
         .args(["--trigger", trigger, "--ros-args"])
         .args(ros_args)
@@ -145,7 +161,8 @@ fn observation_trigger_commands_equal_the_control_loop_on_the_same_states() {
         .collect();
 
     let domain = domain_id(0);
-    let _node = augur(domain, "observation", &ros_args);
+    let recording = std::env::temp_dir().join(format!("augur-node-{}.mcap", std::process::id()));
+    let mut node = augur_recording(domain, "observation", &ros_args, Some(&recording));
     let robot = peer(domain, "lockstep", &json!(states));
     let commands: Vec<f64> = robot
         .json_lines()
@@ -153,6 +170,46 @@ fn observation_trigger_commands_equal_the_control_loop_on_the_same_states() {
         .map(|line| line["command"][0].as_f64().expect("a command"))
         .collect();
     assert_eq!(commands, expected, "commands received by rclpy");
+
+    // Ctrl-C: the node stops and closes the recording, which holds the same commands,
+    // the states it received and one PlanStats per cycle.
+    let status = Command::new("kill")
+        .args(["-INT", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = node.child.wait().unwrap();
+    assert!(exit.success(), "augur run exited with {exit}");
+    let file = Recording::open(&recording).expect("the recording opens");
+    assert_eq!(file.profile(), "ros2");
+    let by_topic = |topic: &str| {
+        let channel = file
+            .channel_by_topic(topic)
+            .unwrap_or_else(|| panic!("no {topic}"));
+        file.messages()
+            .map(|m| m.unwrap())
+            .filter(|m| m.channel == channel.id)
+            .collect::<Vec<_>>()
+    };
+    let recorded: Vec<f64> = by_topic("/effort_controller/commands")
+        .iter()
+        .map(|m| {
+            let (message, _) =
+                cdr_encoding::from_bytes::<Float64MultiArray, byteorder::LittleEndian>(
+                    &m.data[4..],
+                )
+                .unwrap();
+            message.data[0]
+        })
+        .collect();
+    assert_eq!(recorded, expected, "recorded commands");
+    assert_eq!(by_topic("/joint_states").len(), states.len());
+    let stats = by_topic("/augur/plan_stats");
+    assert_eq!(stats.len(), states.len());
+    let last = PlanStatsMessage::decode(&stats[states.len() - 1].data).unwrap();
+    assert_eq!(last.cycle, states.len() as u64 - 1);
+    assert!(last.model_transitions > 0 && last.model_transitions <= 512);
+    let _ = std::fs::remove_file(&recording);
 }
 
 #[test]

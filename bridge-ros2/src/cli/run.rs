@@ -167,7 +167,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         loopback_only: false,
     };
     let transport = Arc::new(Transport::open(&options)?);
-    let node = Node::start(resolved.params, transport, resolved.topics)?;
+    let node = Node::start(
+        resolved.params,
+        transport,
+        resolved.topics,
+        args.record.as_deref(),
+    )?;
     tracing::info!("augur node running");
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -12,6 +12,7 @@
 
 pub mod diagnostics;
 pub mod params;
+pub mod record;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,7 @@ use crate::msg::{
 use crate::transport::{Publisher, Subscription, TopicQos, Transport};
 
 use params::{CommandKind, NodeParams};
+use record::{ChannelPlan, NodeRecorder, PLAN_STATS_TOPIC};
 
 /// Outputs queued between the control thread and the publisher thread.
 const OUTPUT_QUEUE: usize = 16;
@@ -61,6 +63,7 @@ pub struct Node {
     publisher: Option<JoinHandle<PublisherSummary>>,
     _subscriptions: Vec<Subscription>,
     dropped_outputs: Arc<AtomicU64>,
+    recorder: Option<Arc<NodeRecorder>>,
     // Last: the transport's node must outlive its publishers and subscriptions.
     _transport: Arc<Transport>,
 }
@@ -98,6 +101,7 @@ impl Node {
         params: NodeParams,
         transport: Arc<Transport>,
         topics: Topics,
+        record: Option<&std::path::Path>,
     ) -> anyhow::Result<Node> {
         let shared = Arc::new(Shared::default());
         let (senders, receiver) = sample_queues(params.observation.sources().len());
@@ -106,6 +110,33 @@ impl Node {
         // Publishers first, so the first command has somewhere to go.
         let publishers = Publishers::new(&transport, &params, &topics)?;
 
+        let recorder = match record {
+            Some(path) => {
+                let mut plan = ChannelPlan::new();
+                for (topic, source) in topics.sources.iter().zip(map.sources()) {
+                    match source.kind {
+                        SourceKind::JointState => {
+                            plan.add::<JointState>(topic, &TopicQos::SENSOR_DATA)
+                        }
+                        SourceKind::Imu => plan.add::<Imu>(topic, &TopicQos::SENSOR_DATA),
+                        SourceKind::Odometry => plan.add::<Odometry>(topic, &TopicQos::SENSOR_DATA),
+                    }
+                }
+                match params.command {
+                    CommandKind::Float64MultiArray => {
+                        plan.add::<Float64MultiArray>(&topics.command, &TopicQos::COMMANDS)
+                    }
+                    CommandKind::Twist { .. } => {
+                        plan.add::<Twist>(&topics.command, &TopicQos::COMMANDS)
+                    }
+                    CommandKind::TwistStamped { .. } => {
+                        plan.add::<TwistStamped>(&topics.command, &TopicQos::COMMANDS)
+                    }
+                }
+                Some(NodeRecorder::create(path, plan)?)
+            }
+            None => None,
+        };
         let clock = Arc::new(SimClock::default());
         let mut subscriptions = Vec::new();
         for (index, (source, sender)) in map.sources().iter().zip(senders).enumerate() {
@@ -116,6 +147,7 @@ impl Node {
                 index,
                 map.clone(),
                 sender,
+                recorder.clone(),
             )?);
         }
         if params.use_sim_time {
@@ -177,7 +209,14 @@ impl Node {
             let params = params.clone();
             std::thread::Builder::new()
                 .name("augur-publish".into())
-                .spawn(move || publish_loop(out_rx, publishers, &params, &shared, &clock))?
+                .spawn({
+                    let recorder = recorder.clone();
+                    let command_topic = topics.command.clone();
+                    move || {
+                        let recording = recorder.as_deref().map(|r| (r, command_topic.as_str()));
+                        publish_loop(out_rx, publishers, &params, &shared, &clock, recording)
+                    }
+                })?
         };
 
         Ok(Node {
@@ -186,6 +225,7 @@ impl Node {
             publisher: Some(publisher),
             _subscriptions: subscriptions,
             dropped_outputs,
+            recorder,
             _transport: transport,
         })
     }
@@ -215,10 +255,26 @@ impl Node {
         if let Some(control) = self.control.take() {
             let _ = control.join();
         }
-        self.publisher
+        let summary = self
+            .publisher
             .take()
             .and_then(|p| p.join().ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // Subscriptions hold the recorder too: stop them before closing the file.
+        self._subscriptions.clear();
+        if let Some(recorder) = self.recorder.take() {
+            match NodeRecorder::finish(recorder) {
+                Some(Ok(done)) => tracing::info!(
+                    path = %done.path.display(),
+                    messages = done.message_count,
+                    dropped = done.dropped,
+                    "recording written"
+                ),
+                Some(Err(e)) => tracing::error!("recording failed: {e:#}"),
+                None => tracing::error!("recording still in use at shutdown"),
+            }
+        }
+        summary
     }
 }
 
@@ -295,6 +351,7 @@ fn subscribe_source(
     index: usize,
     map: Arc<ObservationMap>,
     sender: SampleSender,
+    recorder: Option<Arc<NodeRecorder>>,
 ) -> anyhow::Result<Subscription> {
     let warn = RateLimitedWarning::new(topic);
     let handle = move |view: Result<SensorView<'_>, String>, received: Instant| {
@@ -311,10 +368,23 @@ fn subscribe_source(
         }
     };
     let qos = TopicQos::SENSOR_DATA;
+    let topic_name = topic.to_string();
+    let record = move |message: &dyn erased::Record, info: &crate::transport::Received| {
+        if let Some(recorder) = &recorder {
+            let stamp = info
+                .source_timestamp
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as u64);
+            message.record(recorder, &topic_name, stamp);
+        }
+    };
     Ok(match kind {
         SourceKind::JointState => {
             transport.subscribe::<JointState, _>(topic, &qos, move |message, info| {
                 let received = info.received_at;
+                if let Ok(m) = &message {
+                    record(m, &info);
+                }
                 match message {
                     Ok(m) => handle(
                         Ok(SensorView::JointState {
@@ -331,6 +401,9 @@ fn subscribe_source(
         }
         SourceKind::Imu => transport.subscribe::<Imu, _>(topic, &qos, move |message, info| {
             let received = info.received_at;
+            if let Ok(m) = &message {
+                record(m, &info);
+            }
             match message {
                 Ok(m) => handle(
                     Ok(SensorView::Imu {
@@ -346,6 +419,9 @@ fn subscribe_source(
         SourceKind::Odometry => {
             transport.subscribe::<Odometry, _>(topic, &qos, move |message, info| {
                 let received = info.received_at;
+                if let Ok(m) = &message {
+                    record(m, &info);
+                }
                 match message {
                     Ok(m) => {
                         let p = &m.pose.pose.position;
@@ -476,6 +552,7 @@ fn publish_loop(
     params: &NodeParams,
     shared: &Shared,
     clock: &SimClock,
+    recording: Option<(&NodeRecorder, &str)>,
 ) -> PublisherSummary {
     let mut summary = PublisherSummary::default();
     let mut next_diagnostics = Instant::now();
@@ -498,14 +575,26 @@ fn publish_loop(
     loop {
         let stop = shared.stop.load(Ordering::Relaxed);
         match outputs.recv_timeout(Duration::from_millis(20)) {
-            Ok((output, _timing)) => {
+            Ok((output, timing)) => {
                 let command = output.command();
                 let result = match &publishers.command {
-                    CommandPublisher::Array(p) => p.publish(&Float64MultiArray {
-                        layout: Default::default(),
-                        data: command.iter().map(|&x| x as f64).collect(),
-                    }),
-                    CommandPublisher::Twist(p, fields) => p.publish(&twist(fields, command)),
+                    CommandPublisher::Array(p) => {
+                        let message = Float64MultiArray {
+                            layout: Default::default(),
+                            data: command.iter().map(|&x| x as f64).collect(),
+                        };
+                        if let Some((recorder, topic)) = recording {
+                            recorder.write(topic, None, &message);
+                        }
+                        p.publish(&message)
+                    }
+                    CommandPublisher::Twist(p, fields) => {
+                        let message = twist(fields, command);
+                        if let Some((recorder, topic)) = recording {
+                            recorder.write(topic, None, &message);
+                        }
+                        p.publish(&message)
+                    }
                     CommandPublisher::TwistStamped(p, fields) => p.publish(&TwistStamped {
                         header: Header {
                             stamp: stamp(),
@@ -516,6 +605,22 @@ fn publish_loop(
                 };
                 if result.is_ok() {
                     summary.commands += 1;
+                }
+                if let Some((recorder, _)) = recording {
+                    let safety = if output.is_safe() {
+                        augur_runtime::record::SAFETY_SAFE_ACTION
+                    } else {
+                        augur_runtime::record::SAFETY_NOMINAL
+                    };
+                    let stats = augur_runtime::record::PlanStatsMessage::from_plan(
+                        Duration::from_nanos(record::now_ns()),
+                        output.cycle,
+                        &output.plan,
+                        timing.finished - timing.started,
+                        timing.deadline_missed,
+                        safety,
+                    );
+                    recorder.write_cdr(PLAN_STATS_TOPIC, |buf| stats.encode_into(buf));
                 }
                 count(result);
                 if let (Some(p), Some((x, y))) = (&publishers.path, params.predicted_path) {
@@ -574,4 +679,20 @@ fn publish_loop(
         }
     }
     summary
+}
+
+/// Recording a received message of whichever type (object safe, for the ingest
+/// callbacks).
+mod erased {
+    use super::NodeRecorder;
+
+    pub trait Record {
+        fn record(&self, recorder: &NodeRecorder, topic: &str, stamp: Option<u64>);
+    }
+
+    impl<M: serde::Serialize> Record for M {
+        fn record(&self, recorder: &NodeRecorder, topic: &str, stamp: Option<u64>) {
+            recorder.write(topic, stamp, self);
+        }
+    }
 }
