@@ -5,8 +5,7 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     sync::mpsc::{self, Receiver, RecvTimeoutError},
     time::{Duration, Instant},
 };
@@ -44,31 +43,12 @@ struct Peer {
 impl Peer {
     fn start(domain_id: u16, args: &[&str]) -> Peer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/dds_peer.py");
-        let log_dir = std::env::temp_dir().join("augur-ros-log");
-        let mut child = Command::new(common::python::python())
-            .arg(script)
-            .args(args)
-            .env("ROS_DOMAIN_ID", domain_id.to_string())
-            .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-            .env_remove("ROS_LOCALHOST_ONLY")
-            .env("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-            .env("ROS_LOG_DIR", log_dir)
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the rclpy peer");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, lines) = common::process::spawn_with_lines(
+            Command::new(common::python::python())
+                .arg(script)
+                .args(args)
+                .env("ROS_DOMAIN_ID", domain_id.to_string()),
+        );
         let mut peer = Peer { child, lines };
         let ready = peer.next_line(Instant::now() + DEADLINE);
         assert_eq!(ready.as_deref(), Some("READY"), "rclpy peer did not start");

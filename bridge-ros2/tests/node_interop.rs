@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::{Child, Command};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use augur_bridge_ros2::cli::run::{resolve, TriggerArg};
@@ -36,28 +35,7 @@ struct Process {
 
 impl Process {
     fn spawn(command: &mut Command) -> Process {
-        let log_dir = std::env::temp_dir().join("augur-ros-log");
-        let mut child = command
-            .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-            .env_remove("ROS_LOCALHOST_ONLY")
-            .env("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-            .env("ROS_LOG_DIR", log_dir)
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, lines) = common::process::spawn_with_lines(command);
         Process { child, lines }
     }
 

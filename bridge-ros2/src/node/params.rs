@@ -505,9 +505,10 @@ impl NodeParams {
         let command_type = r
             .string("command.type")?
             .unwrap_or_else(|| "float64_multi_array".into());
+        let twist_names = r.strings("command.twist_fields")?;
         let twist_fields = || -> Result<Vec<TwistField>, ParamError> {
             let key = "command.twist_fields";
-            let names = r_strings(params, key)?.ok_or_else(|| {
+            let names = twist_names.clone().ok_or_else(|| {
                 invalid(
                     key,
                     "missing: a twist command needs one field per action component",
@@ -531,7 +532,7 @@ impl NodeParams {
             }
             Ok(fields)
         };
-        r.get("command.twist_fields");
+
         let command = match command_type.as_str() {
             "float64_multi_array" => CommandKind::Float64MultiArray,
             "twist" => CommandKind::Twist {
@@ -620,17 +621,6 @@ impl NodeParams {
             predicted_path,
         })
     }
-}
-
-fn r_strings(
-    params: &BTreeMap<String, ParamValue>,
-    name: &str,
-) -> Result<Option<Vec<String>>, ParamError> {
-    Reader {
-        params,
-        used: Default::default(),
-    }
-    .strings(name)
 }
 
 /// Names valid for any source / feature even when unused by the current mapping

@@ -446,14 +446,6 @@ pub enum IngestError {
         /// The message's kind.
         found: &'static str,
     },
-    /// The transport could not decode the payload.
-    #[error("{topic}: undecodable message: {reason}")]
-    Undecodable {
-        /// Topic.
-        topic: String,
-        /// The transport's description.
-        reason: String,
-    },
 }
 
 /// The features one message contributed: fixed size, so it crosses threads without
@@ -541,15 +533,6 @@ impl ObservationMap {
     /// Looks up a source index by its parameter name.
     pub fn source_index(&self, name: &str) -> Option<usize> {
         self.sources.iter().position(|s| s.name == name)
-    }
-
-    /// The bit mask of the features `source` feeds.
-    pub fn source_mask(&self, source: usize) -> u64 {
-        self.features
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.source == source)
-            .fold(0, |mask, (i, _)| mask | (1 << i))
     }
 
     /// Reads the features `source` feeds out of `message`. Non-finite values are

@@ -161,7 +161,7 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
             Trigger::Observation { source } => {
                 let timeout_at = last_trigger + config.sensor_timeout.max(config.period);
                 loop {
-                    let woke = samples.wait_until(timeout_at.min(next_poll()));
+                    samples.wait_until(timeout_at.min(next_poll()));
                     apply_reset!();
                     let mut hit = None;
                     samples.drain(|sample| {
@@ -178,7 +178,6 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
                     if shared.stop.load(Ordering::Relaxed) || Instant::now() >= timeout_at {
                         break;
                     }
-                    let _ = woke;
                 }
                 let now = Instant::now();
                 last_trigger = match trigger_received {
