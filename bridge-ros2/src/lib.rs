@@ -2,3 +2,4 @@
 //! It is the only crate that touches the network; the `augur` binary lives here.
 
 pub mod msg;
+pub mod transport;

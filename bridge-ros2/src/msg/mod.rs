@@ -77,3 +77,22 @@ pub struct Float64MultiArray {
     pub layout: MultiArrayLayout,
     pub data: Vec<f64>,
 }
+
+// Placeholder definitions: the full concatenated `.msg` texts land with the
+// complete message set. The hashes are the real RIHS01 values from the
+// type-description JSON files shipped with sensor_msgs and std_msgs (Jazzy).
+impl Message for JointState {
+    const PACKAGE: &'static str = "sensor_msgs";
+    const NAME: &'static str = "JointState";
+    const DEFINITION: &'static str = "std_msgs/Header header\nstring[] name\nfloat64[] position\nfloat64[] velocity\nfloat64[] effort\n";
+    const TYPE_HASH: &'static str =
+        "RIHS01_a13ee3a330e346c9d87b5aa18d24e11690752bd33a0350f11c5882bc9179260e";
+}
+
+impl Message for Float64MultiArray {
+    const PACKAGE: &'static str = "std_msgs";
+    const NAME: &'static str = "Float64MultiArray";
+    const DEFINITION: &'static str = "MultiArrayLayout layout\nfloat64[] data\n";
+    const TYPE_HASH: &'static str =
+        "RIHS01_1025ddc6b9552d191f89ef1a8d2f60f3d373e28b283d8891ddcc974e8c55397f";
+}
