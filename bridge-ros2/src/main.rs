@@ -20,6 +20,8 @@ enum Command {
     Sim(cli::sim::Args),
     /// Validate a model package against its manifest and print its contract.
     CheckModel(cli::check_model::Args),
+    /// Re-run a recording's cycles and check every command is bit-identical.
+    Replay(cli::replay::Args),
     /// Write the package's graphs as optimised tract NNEF so start-up skips parsing.
     Compile(cli::compile::Args),
     /// Measure model throughput per graph (optionally against onnxruntime).
@@ -27,6 +29,9 @@ enum Command {
     /// Measure plan latency, throughput and quality of both planners (optionally
     /// against TD-MPC2's planning loop in PyTorch).
     BenchPlan(cli::bench_plan::Args),
+    /// Measure the node's own latency, control-period jitter and memory over a real
+    /// transport (the node as a child process, this process as the robot).
+    BenchNode(cli::bench_node::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,7 +52,9 @@ fn main() -> anyhow::Result<()> {
         Command::Sim(args) => cli::sim::run(args),
         Command::CheckModel(args) => cli::check_model::run(args),
         Command::Compile(args) => cli::compile::run(args),
+        Command::Replay(args) => cli::replay::run(args),
         Command::BenchModel(args) => cli::bench_model::run(args),
         Command::BenchPlan(args) => cli::bench_plan::run(args),
+        Command::BenchNode(args) => cli::bench_node::run(args),
     }
 }

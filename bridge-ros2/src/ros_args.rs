@@ -31,6 +31,42 @@ pub enum ParamValue {
     StringArray(Vec<String>),
 }
 
+impl ParamValue {
+    /// The value as a YAML flow scalar or sequence that `-p name:=<it>` reads back
+    /// to the same value (doubles keep every bit, strings stay strings).
+    pub fn to_yaml(&self) -> String {
+        fn double(x: f64) -> String {
+            if x.is_nan() {
+                ".nan".into()
+            } else if x.is_infinite() {
+                if x > 0.0 { ".inf" } else { "-.inf" }.into()
+            } else {
+                // `{:?}` is the shortest text that parses back to the same bits, and
+                // keeps a `.` or exponent so YAML reads a float.
+                format!("{x:?}")
+            }
+        }
+        fn string(text: &str) -> String {
+            // A JSON string is a YAML double-quoted scalar.
+            serde_json::Value::from(text).to_string()
+        }
+        fn list<T>(items: &[T], item: impl Fn(&T) -> String) -> String {
+            let items: Vec<String> = items.iter().map(item).collect();
+            format!("[{}]", items.join(", "))
+        }
+        match self {
+            ParamValue::Bool(b) => b.to_string(),
+            ParamValue::Integer(i) => i.to_string(),
+            ParamValue::Double(x) => double(*x),
+            ParamValue::String(text) => string(text),
+            ParamValue::BoolArray(items) => list(items, |b| b.to_string()),
+            ParamValue::IntegerArray(items) => list(items, |i| i.to_string()),
+            ParamValue::DoubleArray(items) => list(items, |x| double(*x)),
+            ParamValue::StringArray(items) => list(items, |t| string(t)),
+        }
+    }
+}
+
 /// What `--ros-args` asked of this node.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RosArgs {
@@ -560,6 +596,29 @@ mod tests {
     fn parsing_stops_at_double_dash() {
         let parsed = parse("-r /a:=/b -- -r /c:=/d").unwrap();
         assert_eq!(parsed.remaps, vec![remap("/a", "/b")]);
+    }
+
+    #[test]
+    fn param_values_round_trip_through_their_yaml() {
+        let values = [
+            ParamValue::Bool(true),
+            ParamValue::Integer(-7),
+            ParamValue::Double(0.1 + 0.2),
+            ParamValue::Double(3.0),
+            ParamValue::Double(1e-300),
+            ParamValue::Double(f64::NEG_INFINITY),
+            ParamValue::String("3.0".into()),
+            ParamValue::String("a \"quoted\": yes".into()),
+            ParamValue::BoolArray(vec![false, true]),
+            ParamValue::IntegerArray(vec![1, 2]),
+            ParamValue::DoubleArray(vec![-2.0, 0.05]),
+            ParamValue::StringArray(vec!["joint_states".into(), "true".into()]),
+        ];
+        for value in values {
+            let rule = format!("x:={}", value.to_yaml());
+            let parsed = parse_ros_args(&["-p".to_string(), rule.clone()], "augur").unwrap();
+            assert_eq!(parsed.params["x"], value, "{rule}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::cli::run::{resolve, TriggerArg};
 use crate::cli::sim::{Args, PlannerKind};
 use crate::msg::{Float64MultiArray, Header, JointState, Path};
 use crate::node::Node;
-use crate::transport::{TopicQos, Transport, TransportOptions};
+use crate::transport::{TopicQos, Transport, TransportKind, TransportOptions};
 
 /// Joint name of the pendulum (INTERFACES.md).
 pub const JOINT: &str = "pendulum_joint";
@@ -65,13 +65,16 @@ pub struct PendulumBench {
 }
 
 impl PendulumBench {
-    /// Starts the node for `model` (trigger: observation when lock-stepped) and the
-    /// plant participant, and waits until they see each other.
+    /// Starts the node for `model` (trigger: observation when lock-stepped; recording
+    /// to `record` if given) and the plant participant, and waits until they see each
+    /// other. Over zenoh the plant listens on a free loopback port and the node
+    /// connects to it.
     pub fn start(
         model: &std::path::Path,
         options: &TransportOptions,
         ros_args: &[String],
         lockstep: bool,
+        record: Option<&std::path::Path>,
     ) -> anyhow::Result<PendulumBench> {
         let trigger = if lockstep {
             TriggerArg::Observation
@@ -79,15 +82,26 @@ impl PendulumBench {
             TriggerArg::Rate
         };
         let (resolved, _) = resolve(model, Some(trigger), ros_args)?;
-        let transport = Arc::new(Transport::open(options)?);
-        let plant = Arc::new(Transport::open(&TransportOptions {
+        let mut node_options = options.clone();
+        let mut plant_options = TransportOptions {
             node_name: "pendulum_plant".into(),
             ..options.clone()
-        })?);
+        };
+        if options.kind == TransportKind::Zenoh {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            plant_options.zenoh_listen = vec![format!("tcp/127.0.0.1:{port}")];
+            plant_options.zenoh_connect = Vec::new();
+            node_options.zenoh_connect = plant_options.zenoh_listen.clone();
+        }
+        // The plant first, so the node's session finds it listening.
+        let plant = Arc::new(Transport::open(&plant_options)?);
+        let transport = Arc::new(Transport::open(&node_options)?);
         let command_topic = resolved.topics.command.clone();
         let path_topic = resolved.topics.predicted_path.clone();
         let state_topic = resolved.topics.sources[0].clone();
-        let node = Node::start(resolved.params, transport.clone(), resolved.topics, None)?;
+        let node = Node::start(resolved.params, transport.clone(), resolved.topics, record)?;
 
         let (tx, commands) = bounded(64);
         let mut subscriptions = vec![plant.subscribe::<Float64MultiArray, _>(
@@ -222,6 +236,11 @@ impl PendulumBench {
     pub fn node(&self) -> &Node {
         &self.node
     }
+
+    /// Stops the node (closing its recording) and the plant.
+    pub fn stop(self) {
+        self.node.stop();
+    }
 }
 
 /// `augur sim pendulum` over the transport.
@@ -239,7 +258,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     ]
     .into();
     let options = TransportOptions::local(args.transport, "augur");
-    let bench = PendulumBench::start(&args.model, &options, &ros_args, args.lockstep)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating the output folder {}", args.out.display()))?;
+    let recording = args.out.join("pendulum.mcap");
+    let bench = PendulumBench::start(
+        &args.model,
+        &options,
+        &ros_args,
+        args.lockstep,
+        Some(&recording),
+    )?;
     println!(
         "pendulum over {:?} on loopback: node `augur` ({planner}, {} transitions per plan) and plant participant `pendulum_plant`, {}",
         args.transport,
@@ -250,8 +278,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     bar.set_style(
         ProgressStyle::with_template("[{bar:40}] {pos}/{len} steps {msg}")?.progress_chars("=> "),
     );
-    let mut returns = Vec::new();
-    let mut round_trips = Vec::new();
+    let mut episodes = Vec::new();
     for seed in 0..args.episodes {
         let episode = bench.episode(seed, args.steps)?;
         bar.inc(args.steps as u64);
@@ -259,15 +286,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "episode {seed:>2}: return {:8.1}",
             episode.total_return
         ));
-        returns.push(episode.total_return);
-        round_trips.extend(episode.steps.iter().map(|s| s.round_trip));
+        episodes.push(episode);
     }
     bar.finish_and_clear();
+    let d = bench.node().diagnostics();
+    bench.stop();
+    let returns: Vec<f64> = episodes.iter().map(|e| e.total_return).collect();
+    let mut round_trips: Vec<Duration> = episodes
+        .iter()
+        .flat_map(|e| e.steps.iter().map(|s| s.round_trip))
+        .collect();
     round_trips.sort_unstable();
     let q = |q: f64| {
         round_trips[((round_trips.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3
     };
-    let d = bench.node().diagnostics();
     println!(
         "mean return {:.1} over {} episodes (gymnasium's best agents: about -150)",
         returns.iter().sum::<f64>() / returns.len() as f64,
@@ -281,5 +313,99 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         d.deadline_misses,
         d.safe_cycles
     );
+    let plot = args.out.join("pendulum.png");
+    write_outputs(&episodes, &args.out.join("episodes.json"), &plot)?;
+    println!(
+        "wrote {} (open it in Foxglove or `ros2 bag info`), {} and {}",
+        recording.display(),
+        args.out.join("episodes.json").display(),
+        plot.display()
+    );
     Ok(())
+}
+
+/// Writes every step as JSON and the angle / torque / latency plot.
+fn write_outputs(
+    episodes: &[SimEpisode],
+    json_path: &std::path::Path,
+    plot_path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let json: Vec<serde_json::Value> = episodes
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "seed": e.seed,
+                "return": e.total_return,
+                "theta": e.steps.iter().map(|s| s.theta).collect::<Vec<_>>(),
+                "theta_dot": e.steps.iter().map(|s| s.theta_dot).collect::<Vec<_>>(),
+                "torque": e.steps.iter().map(|s| s.torque).collect::<Vec<_>>(),
+                "reward": e.steps.iter().map(|s| s.reward).collect::<Vec<_>>(),
+                "predicted_theta": e.steps.iter().map(|s| s.predicted_theta).collect::<Vec<_>>(),
+                "round_trip_ms": e.steps.iter().map(|s| s.round_trip.as_secs_f64() * 1e3).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    std::fs::write(json_path, serde_json::to_string_pretty(&json)?)
+        .with_context(|| format!("writing {}", json_path.display()))?;
+
+    // Episodes back to back on one time axis; NaN between them breaks the lines.
+    let mut actual = Vec::new();
+    let mut predicted = Vec::new();
+    let mut torque = Vec::new();
+    let mut latency = Vec::new();
+    let mut t0 = 0.0;
+    for episode in episodes {
+        for (k, step) in episode.steps.iter().enumerate() {
+            let t = t0 + k as f64 * DT;
+            actual.push((
+                t,
+                augur_runtime::control::observation::wrap_angle(step.theta),
+            ));
+            torque.push((t, step.torque));
+            latency.push((t, step.round_trip.as_secs_f64() * 1e3));
+            // The prediction made at step k is for the angle at step k + 1.
+            if let Some(theta) = step.predicted_theta {
+                predicted.push((
+                    t + DT,
+                    augur_runtime::control::observation::wrap_angle(theta),
+                ));
+            }
+        }
+        t0 += episode.steps.len() as f64 * DT;
+        for series in [&mut actual, &mut predicted, &mut torque, &mut latency] {
+            series.push((t0, f64::NAN));
+        }
+    }
+    let line = |label: &str, points: Vec<(f64, f64)>| augur_hil::plot::Series {
+        label: label.into(),
+        points,
+    };
+    let panels = [
+        augur_hil::plot::Panel {
+            y_label: "angle θ (rad, 0 upright)".into(),
+            series: vec![
+                line("actual", actual),
+                line("predicted one step ahead", predicted),
+            ],
+            shaded: Vec::new(),
+        },
+        augur_hil::plot::Panel {
+            y_label: "torque (N·m)".into(),
+            series: vec![line("command", torque)],
+            shaded: Vec::new(),
+        },
+        augur_hil::plot::Panel {
+            y_label: "state → command (ms)".into(),
+            series: vec![line("round trip", latency)],
+            shaded: Vec::new(),
+        },
+    ];
+    augur_hil::plot::time_series_png(
+        plot_path,
+        &format!("augur sim pendulum: {} episodes", episodes.len()),
+        "time (s, episodes back to back)",
+        &panels,
+        1200,
+        260,
+    )
 }

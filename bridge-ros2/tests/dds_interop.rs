@@ -12,7 +12,8 @@ use std::{
 
 use augur_bridge_ros2::{
     msg::*,
-    transport::dds::{DdsNode, DdsPublisher, Discovery, NodeOptions, TopicQos, TransportError},
+    transport::dds::{DdsNode, DdsPublisher, Discovery, NodeOptions},
+    transport::{TopicQos, TransportError},
 };
 use serde_json::{json, Value};
 

@@ -109,6 +109,7 @@ fn every_definition_and_type_hash_matches_the_installed_ros_packages() {
     check::<Point>(&share);
     check::<Pose>(&share);
     check::<PoseStamped>(&share);
+    check::<PointStamped>(&share);
     check::<PoseWithCovariance>(&share);
     check::<TwistWithCovariance>(&share);
     check::<Float64MultiArray>(&share);

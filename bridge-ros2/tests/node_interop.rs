@@ -1,7 +1,9 @@
-//! `augur run` against a robot written in rclpy on Fast DDS (tests/py/node_peer.py):
-//! the commands are the ones the control loop computes for the published states, in
+//! `augur run` against a robot written in Python (tests/py/node_peer.py), over both
+//! transports: rclpy on Fast DDS, and eclipse-zenoh speaking rmw_zenoh's wire format.
+//! The commands are the ones the control loop computes for the published states, in
 //! both trigger modes, and every safety path shows on the wire and in `/diagnostics`.
-//! Discovery stays on loopback (`ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`).
+//! Traffic stays on loopback: `ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST` for DDS, an
+//! explicit `tcp/127.0.0.1:<port>` without scouting for zenoh.
 
 mod common;
 
@@ -25,6 +27,52 @@ fn model() -> PathBuf {
 fn domain_id(test_index: u16) -> u16 {
     // Clear of dds_interop.rs's range.
     120 + (std::process::id() % 20) as u16 * 5 + test_index
+}
+
+/// How the node and the robot meet.
+#[derive(Clone, Copy)]
+enum Wire {
+    /// DDS on a test-private domain.
+    Dds { domain: u16 },
+    /// zenoh: the robot is a router listening on this loopback port.
+    Zenoh { port: u16 },
+}
+
+impl Wire {
+    fn dds(test_index: u16) -> Wire {
+        Wire::Dds {
+            domain: domain_id(test_index),
+        }
+    }
+
+    fn zenoh() -> Wire {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
+            .port();
+        Wire::Zenoh { port }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Wire::Dds { .. } => "dds",
+            Wire::Zenoh { .. } => "zenoh",
+        }
+    }
+
+    fn domain(self) -> u16 {
+        match self {
+            Wire::Dds { domain } => domain,
+            Wire::Zenoh { .. } => 0,
+        }
+    }
+
+    fn zenoh_endpoint(self) -> Option<String> {
+        match self {
+            Wire::Dds { .. } => None,
+            Wire::Zenoh { port } => Some(format!("tcp/127.0.0.1:{port}")),
+        }
+    }
 }
 
 /// A child process killed on drop, with its stdout as lines.
@@ -64,16 +112,42 @@ impl Drop for Process {
     }
 }
 
-fn augur(domain: u16, trigger: &str, ros_args: &[&str]) -> Process {
-    augur_recording(domain, trigger, ros_args, None)
+/// Interrupts the node like Ctrl-C and checks it exits cleanly (closing its recording).
+fn interrupt(node: &mut Process) {
+    let status = Command::new("kill")
+        .args(["-INT", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = node.child.wait().unwrap();
+    assert!(exit.success(), "augur run exited with {exit}");
 }
 
-fn augur_recording(
-    domain: u16,
-    trigger: &str,
-    ros_args: &[&str],
-    record: Option<&Path>,
-) -> Process {
+/// `augur replay` on a recording: every command must come out bit-identical.
+fn assert_replay_identical(recording: &Path) {
+    let output = Command::new(env!("CARGO_BIN_EXE_augur"))
+        .arg("replay")
+        .arg(recording)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("every command is bit-identical"),
+        "augur replay: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn recording_path(wire: Wire, test: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "augur-node-{}-{}-{test}.mcap",
+        std::process::id(),
+        wire.name()
+    ))
+}
+
+fn augur_recording(wire: Wire, trigger: &str, ros_args: &[&str], record: Option<&Path>) -> Process {
     let mut command = Command::new(env!("CARGO_BIN_EXE_augur"));
     if let Some(path) = record {
         command.arg("run").arg("--record").arg(path);
@@ -83,14 +157,19 @@ fn augur_recording(
     command
         .arg("--model")
         .arg(model())
-        .args(["--trigger", trigger, "--ros-args"])
+        .args(["--trigger", trigger]);
+    if let Some(endpoint) = wire.zenoh_endpoint() {
+        command.args(["--transport", "zenoh", "--zenoh-connect", &endpoint]);
+    }
+    command
+        .arg("--ros-args")
         .args(ros_args)
-        .env("ROS_DOMAIN_ID", domain.to_string())
+        .env("ROS_DOMAIN_ID", wire.domain().to_string())
         .env("RUST_LOG", "error");
     Process::spawn(&mut command)
 }
 
-fn peer(domain: u16, mode: &str, argument: &Value) -> Process {
+fn peer(wire: Wire, mode: &str, argument: &Value) -> Process {
     let mut command = Command::new(common::python::python());
     command
         .arg(concat!(
@@ -99,12 +178,34 @@ fn peer(domain: u16, mode: &str, argument: &Value) -> Process {
         ))
         .arg(mode)
         .arg(argument.to_string())
-        .env("ROS_DOMAIN_ID", domain.to_string());
+        .env("ROS_DOMAIN_ID", wire.domain().to_string());
+    if let Some(endpoint) = wire.zenoh_endpoint() {
+        command.args(["--zenoh-listen", &endpoint]);
+    }
     Process::spawn(&mut command)
 }
 
 #[test]
 fn observation_trigger_commands_equal_the_control_loop_on_the_same_states() {
+    observation_trigger_bit_identical(Wire::dds(0));
+}
+
+#[test]
+fn observation_trigger_over_zenoh_commands_equal_the_control_loop() {
+    observation_trigger_bit_identical(Wire::zenoh());
+}
+
+#[test]
+fn rate_trigger_publishes_every_period_and_every_safety_path_shows_on_the_wire() {
+    rate_trigger_and_safety_paths(Wire::dds(1));
+}
+
+#[test]
+fn rate_trigger_over_zenoh_and_every_safety_path() {
+    rate_trigger_and_safety_paths(Wire::zenoh());
+}
+
+fn observation_trigger_bit_identical(wire: Wire) {
     let ros_args = [
         "-p",
         "max_transitions:=512",
@@ -138,10 +239,9 @@ fn observation_trigger_commands_equal_the_control_loop_on_the_same_states() {
         })
         .collect();
 
-    let domain = domain_id(0);
-    let recording = std::env::temp_dir().join(format!("augur-node-{}.mcap", std::process::id()));
-    let mut node = augur_recording(domain, "observation", &ros_args, Some(&recording));
-    let robot = peer(domain, "lockstep", &json!(states));
+    let recording = recording_path(wire, "observation");
+    let mut node = augur_recording(wire, "observation", &ros_args, Some(&recording));
+    let robot = peer(wire, "lockstep", &json!(states));
     let commands: Vec<f64> = robot
         .json_lines()
         .iter()
@@ -151,13 +251,7 @@ fn observation_trigger_commands_equal_the_control_loop_on_the_same_states() {
 
     // Ctrl-C: the node stops and closes the recording, which holds the same commands,
     // the states it received and one PlanStats per cycle.
-    let status = Command::new("kill")
-        .args(["-INT", &node.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = node.child.wait().unwrap();
-    assert!(exit.success(), "augur run exited with {exit}");
+    interrupt(&mut node);
     let file = Recording::open(&recording).expect("the recording opens");
     assert_eq!(file.profile(), "ros2");
     let by_topic = |topic: &str| {
@@ -187,14 +281,20 @@ fn observation_trigger_commands_equal_the_control_loop_on_the_same_states() {
     let last = PlanStatsMessage::decode(&stats[states.len() - 1].data).unwrap();
     assert_eq!(last.cycle, states.len() as u64 - 1);
     assert!(last.model_transitions > 0 && last.model_transitions <= 512);
+    assert_replay_identical(&recording);
     let _ = std::fs::remove_file(&recording);
 }
 
-#[test]
-fn rate_trigger_publishes_every_period_and_every_safety_path_shows_on_the_wire() {
-    // 20 Hz, stale after 0.25 s.
-    let domain = domain_id(1);
-    let _node = augur(domain, "rate", &["-p", "diagnostics_period:=0.25"]);
+fn rate_trigger_and_safety_paths(wire: Wire) {
+    // 20 Hz, stale after 0.25 s. Planning gets 10 ms of each period, so the deadline,
+    // not the transition budget, ends most plans: replay must still be exact.
+    let recording = recording_path(wire, "rate");
+    let mut node = augur_recording(
+        wire,
+        "rate",
+        &["-p", "diagnostics_period:=0.25", "-p", "plan_margin:=0.04"],
+        Some(&recording),
+    );
     let phases = json!([
         {"name": "valid", "seconds": 1.5, "kind": "valid"},
         {"name": "unknown_joint", "seconds": 0.3, "kind": "unknown_joint", "count": 5},
@@ -206,7 +306,7 @@ fn rate_trigger_publishes_every_period_and_every_safety_path_shows_on_the_wire()
         {"name": "silent", "seconds": 1.0, "kind": "silent"},
         {"name": "valid5", "seconds": 1.0, "kind": "valid"}
     ]);
-    let robot = peer(domain, "script", &phases);
+    let robot = peer(wire, "script", &phases);
     let lines = robot.json_lines();
     let starts: Vec<(String, f64)> = lines
         .iter()
@@ -278,4 +378,18 @@ fn rate_trigger_publishes_every_period_and_every_safety_path_shows_on_the_wire()
     assert!(count("cycles") > 100, "{last}");
     assert_eq!(count("faults.no_observation"), 1, "{last}");
     assert_eq!(last["watchdog"], "stale_observation", "{last}");
+
+    interrupt(&mut node);
+    let file = Recording::open(&recording).expect("the recording opens");
+    let channel = file.channel_by_topic("/augur/plan_stats").unwrap().id;
+    let cut = file
+        .messages()
+        .map(|m| m.unwrap())
+        .filter(|m| m.channel == channel)
+        .map(|m| PlanStatsMessage::decode(&m.data).unwrap())
+        .filter(|s| s.model_calls > 0 && s.budget_exhausted)
+        .count();
+    assert!(cut > 0, "no plan was cut short by the deadline");
+    assert_replay_identical(&recording);
+    let _ = std::fs::remove_file(&recording);
 }

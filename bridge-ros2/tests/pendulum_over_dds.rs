@@ -17,7 +17,7 @@ fn the_pendulum_is_swung_up_and_held_over_dds() {
     let ros_args: Vec<String> = ["--ros-args", "-p", "max_transitions:=2048"]
         .map(String::from)
         .into();
-    let bench = PendulumBench::start(&model, &options, &ros_args, true).expect("bench");
+    let bench = PendulumBench::start(&model, &options, &ros_args, true, None).expect("bench");
     let episodes = 10;
     let mut returns = Vec::new();
     for seed in 0..episodes {

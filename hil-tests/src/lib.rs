@@ -5,3 +5,4 @@
 
 pub mod closed_loop;
 pub mod plants;
+pub mod plot;

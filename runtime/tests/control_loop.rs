@@ -3,12 +3,15 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use augur_planner::testing::StaticTarget;
 use augur_planner::{
     ActionConfig, Budget, ModelDims, ModelError, TreeConfig, TreePlanner, WorldModel,
 };
-use augur_runtime::control::{ControlLoop, CycleConfig, CycleInput, Fault, FaultSet};
+use augur_runtime::control::replay::replay;
+use augur_runtime::control::{ControlLoop, CycleConfig, CycleInput, CycleTiming, Fault, FaultSet};
+use augur_runtime::record::CycleRecord;
 
 const TARGET: f32 = 0.7;
 const SAFE: f32 = -0.25;
@@ -223,6 +226,81 @@ fn same_seed_and_inputs_give_bit_identical_commands() {
         commands
     };
     assert_eq!(run(), run());
+}
+
+/// Cycles as a node records them: budgets cut short at varying points (as a deadline
+/// would), a stale gap, a non-finite observation and an episode reset.
+fn recorded_run() -> Vec<CycleRecord> {
+    let mut c = control(Switchable::new(), None);
+    let mut records = Vec::new();
+    for i in 0..40u64 {
+        if i == 25 {
+            c.reset();
+        }
+        let obs = [((i as f32) * 0.37).sin()];
+        let observation = match i {
+            10 | 11 => None,
+            17 => Some(&[f32::NAN][..]),
+            _ => Some(&obs[..]),
+        };
+        let timing = if observation.is_none() {
+            FaultSet::EMPTY.with(Fault::StaleObservation)
+        } else {
+            FaultSet::EMPTY
+        };
+        let out = c.cycle(&CycleInput {
+            observation,
+            fresh: i % 3 != 0,
+            timing_faults: timing,
+            budget: Budget {
+                deadline: None,
+                max_transitions: Some(1024),
+                max_model_calls: Some(1 + (i * 7919) % 13),
+            },
+        });
+        let now = Instant::now();
+        let timing = CycleTiming {
+            started: now,
+            trigger_received: None,
+            finished: now,
+            period_end: now,
+            deadline_missed: false,
+            start_lateness: Duration::ZERO,
+        };
+        records.push(CycleRecord::from_output(out, &timing, i));
+    }
+    records
+}
+
+#[test]
+fn replay_of_recorded_cycles_is_bit_identical_and_catches_any_difference() {
+    let records = recorded_run();
+    assert!(records[25].reset && !records[24].reset);
+    assert!(!records[10].has_observation && records[17].faults != 0);
+    let calls: std::collections::BTreeSet<u64> = records.iter().map(|r| r.model_calls).collect();
+    assert!(calls.len() > 3, "budgets should vary: {calls:?}");
+
+    let fresh = || control(Switchable::new(), None);
+    let report = replay(&mut fresh(), records.clone(), Some(1024));
+    assert!(report.is_identical(), "{report:?}");
+    assert_eq!(report.cycles, 40);
+    assert_eq!(report.planned, 37);
+
+    // A different budget in one cycle: its search and every later one (through the
+    // warm start and the random stream) change.
+    let mut tampered = records.clone();
+    tampered[30].model_calls += 5;
+    let report = replay(&mut fresh(), tampered, Some(1024));
+    assert!(!report.is_identical());
+    assert_eq!(report.mismatches[0].cycle, 30, "{report:?}");
+    assert!(report.mismatched > 1, "{report:?}");
+
+    // A missing cycle is reported: the warm start after it cannot be reproduced.
+    let mut gap = records;
+    gap.remove(5);
+    let report = replay(&mut fresh(), gap, Some(1024));
+    assert_eq!(report.missing, 1);
+    assert!(!report.is_identical());
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! One module per `augur` subcommand.
 
 pub mod bench_model;
+pub mod bench_node;
 pub mod bench_plan;
 pub mod check_model;
 pub mod compile;
+pub mod replay;
 pub mod run;
 pub mod sim;

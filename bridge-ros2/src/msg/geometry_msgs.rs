@@ -54,6 +54,14 @@ pub struct PoseStamped {
     pub pose: Pose,
 }
 
+/// `geometry_msgs/msg/PointStamped`: a position with its frame and time (targets,
+/// goals).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PointStamped {
+    pub header: Header,
+    pub point: Point,
+}
+
 /// `geometry_msgs/msg/PoseWithCovariance`: row-major 6x6 covariance (`float64[36]`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PoseWithCovariance {
@@ -132,6 +140,14 @@ impl_message!(
     "geometry_msgs" / "Pose",
     "geometry_msgs" / "Point",
     "geometry_msgs" / "Quaternion",
+    "std_msgs" / "Header",
+    "builtin_interfaces" / "Time"
+);
+impl_message!(
+    PointStamped,
+    "geometry_msgs" / "PointStamped",
+    "RIHS01_4c0296af86e01e562e9e0405d138a01537247580076c58ea38d7923ac1045897",
+    "geometry_msgs" / "Point",
     "std_msgs" / "Header",
     "builtin_interfaces" / "Time"
 );

@@ -70,7 +70,7 @@ pub mod std_msgs;
 pub use builtin_interfaces::{Duration, Time};
 pub use diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 pub use geometry_msgs::{
-    Point, Pose, PoseStamped, PoseWithCovariance, Quaternion, Twist, TwistStamped,
+    Point, PointStamped, Pose, PoseStamped, PoseWithCovariance, Quaternion, Twist, TwistStamped,
     TwistWithCovariance, Vector3,
 };
 pub use nav_msgs::{Odometry, Path};

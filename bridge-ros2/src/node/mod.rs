@@ -30,13 +30,14 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::msg::{Clock, DiagnosticArray};
 use crate::msg::{
-    Float64MultiArray, Header, Imu, JointState, Odometry, Path, Pose, PoseStamped, Quaternion,
-    Time, Twist, TwistStamped, Vector3,
+    Float64MultiArray, Header, Imu, JointState, Odometry, Path, PointStamped, Pose, PoseStamped,
+    Quaternion, Time, Twist, TwistStamped, Vector3,
 };
 use crate::transport::{Publisher, Subscription, TopicQos, Transport};
 
+use augur_runtime::record::CycleRecord;
 use params::{CommandKind, NodeParams};
-use record::{ChannelPlan, NodeRecorder, PLAN_STATS_TOPIC};
+use record::{ChannelPlan, NodeRecorder, CYCLE_TOPIC, PLAN_STATS_TOPIC};
 
 /// Outputs queued between the control thread and the publisher thread.
 const OUTPUT_QUEUE: usize = 16;
@@ -120,6 +121,9 @@ impl Node {
                         }
                         SourceKind::Imu => plan.add::<Imu>(topic, &TopicQos::SENSOR_DATA),
                         SourceKind::Odometry => plan.add::<Odometry>(topic, &TopicQos::SENSOR_DATA),
+                        SourceKind::PointStamped => {
+                            plan.add::<PointStamped>(topic, &TopicQos::SENSOR_DATA)
+                        }
                     }
                 }
                 match params.command {
@@ -133,7 +137,7 @@ impl Node {
                         plan.add::<TwistStamped>(&topics.command, &TopicQos::COMMANDS)
                     }
                 }
-                Some(NodeRecorder::create(path, plan)?)
+                Some(NodeRecorder::create(path, plan, &params)?)
             }
             None => None,
         };
@@ -439,6 +443,23 @@ fn subscribe_source(
                 }
             })?
         }
+        SourceKind::PointStamped => {
+            transport.subscribe::<PointStamped, _>(topic, &qos, move |message, info| {
+                let received = info.received_at;
+                if let Ok(m) = &message {
+                    record(m, &info);
+                }
+                match message {
+                    Ok(m) => handle(
+                        Ok(SensorView::PointStamped {
+                            point: [m.point.x, m.point.y, m.point.z],
+                        }),
+                        received,
+                    ),
+                    Err(e) => handle(Err(e.to_string()), received),
+                }
+            })?
+        }
     })
 }
 
@@ -595,13 +616,19 @@ fn publish_loop(
                         }
                         p.publish(&message)
                     }
-                    CommandPublisher::TwistStamped(p, fields) => p.publish(&TwistStamped {
-                        header: Header {
-                            stamp: stamp(),
-                            frame_id: String::new(),
-                        },
-                        twist: twist(fields, command),
-                    }),
+                    CommandPublisher::TwistStamped(p, fields) => {
+                        let message = TwistStamped {
+                            header: Header {
+                                stamp: stamp(),
+                                frame_id: String::new(),
+                            },
+                            twist: twist(fields, command),
+                        };
+                        if let Some((recorder, topic)) = recording {
+                            recorder.write(topic, None, &message);
+                        }
+                        p.publish(&message)
+                    }
                 };
                 if result.is_ok() {
                     summary.commands += 1;
@@ -621,6 +648,10 @@ fn publish_loop(
                         safety,
                     );
                     recorder.write_cdr(PLAN_STATS_TOPIC, |buf| stats.encode_into(buf));
+                    let started_ns =
+                        record::now_ns().saturating_sub(timing.started.elapsed().as_nanos() as u64);
+                    let cycle = CycleRecord::from_output(&output, &timing, started_ns);
+                    recorder.write_cdr(CYCLE_TOPIC, |buf| cycle.encode_into(buf));
                 }
                 count(result);
                 if let (Some(p), Some((x, y))) = (&publishers.path, params.predicted_path) {

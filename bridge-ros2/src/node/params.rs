@@ -68,6 +68,8 @@ impl TwistField {
 pub struct NodeParams {
     /// Model package folder.
     pub model: PathBuf,
+    /// The parameter values these were read from (recorded for `augur replay`).
+    pub values: BTreeMap<String, ParamValue>,
     /// Loop timing and limits.
     pub runner: RunnerConfig,
     /// `tree` or `mppi`.
@@ -202,7 +204,10 @@ pub const FIXED: &[(&str, &str)] = &[
 /// Per-source parameter suffixes (`sources.<name>.<suffix>`).
 pub const SOURCE_KEYS: &[(&str, &str)] = &[
     ("topic", "topic of the source"),
-    ("type", "`joint_state`, `imu` or `odometry`"),
+    (
+        "type",
+        "`joint_state`, `imu`, `odometry` or `point_stamped`",
+    ),
 ];
 
 /// Per-feature parameter suffixes (`observation.<feature>.<suffix>`).
@@ -348,7 +353,7 @@ impl NodeParams {
             let kind = SourceKind::parse(&kind_text).ok_or_else(|| {
                 invalid(
                     &type_key,
-                    format!("`{kind_text}`: expected joint_state, imu or odometry"),
+                    format!("`{kind_text}`: expected joint_state, imu, odometry or point_stamped"),
                 )
             })?;
             sources.push(SourceSpec {
@@ -598,6 +603,7 @@ impl NodeParams {
 
         Ok(NodeParams {
             model,
+            values: params.clone(),
             runner: RunnerConfig {
                 trigger,
                 period,

@@ -30,6 +30,7 @@ use ros2_client::{
     qos, MessageTypeName, Name, NodeName, QosProfile,
 };
 
+use super::{Durability, Received, Reliability, TopicQos, TransportError};
 use crate::msg::Message;
 
 /// Where DDS discovery may look for peers (`ROS_AUTOMATIC_DISCOVERY_RANGE`).
@@ -127,117 +128,24 @@ impl NodeOptions {
     }
 }
 
-/// DDS reliability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reliability {
-    BestEffort,
-    Reliable,
-}
-
-/// DDS durability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    Volatile,
-    /// Late-joining subscribers get the last `depth` samples.
-    TransientLocal,
-}
-
-/// The QoS of one publisher or subscription (history is always keep-last `depth`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TopicQos {
-    pub reliability: Reliability,
-    pub durability: Durability,
-    pub depth: usize,
-}
-
-impl TopicQos {
-    /// rclpy's `qos_profile_sensor_data`: best effort, volatile, depth 5.
-    pub const SENSOR_DATA: TopicQos = TopicQos {
-        reliability: Reliability::BestEffort,
-        durability: Durability::Volatile,
-        depth: 5,
+/// The ros2-client QoS profile for `topic`.
+fn qos_profile(topic: TopicQos) -> QosProfile {
+    let reliability = match topic.reliability {
+        Reliability::BestEffort => qos::Reliability::BestEffort,
+        Reliability::Reliable => qos::Reliability::Reliable {
+            when_full: qos::WhenFull::DEFAULT,
+        },
     };
-    /// rclpy's default profile: reliable, volatile, depth 10. For actuator commands.
-    pub const COMMANDS: TopicQos = TopicQos {
-        reliability: Reliability::Reliable,
-        durability: Durability::Volatile,
-        depth: 10,
+    let durability = match topic.durability {
+        Durability::Volatile => qos::Durability::Volatile,
+        Durability::TransientLocal => qos::Durability::TransientLocal,
     };
-    /// `/diagnostics`: the default profile, as diagnostic_updater and its aggregator
-    /// use.
-    pub const DIAGNOSTICS: TopicQos = TopicQos::COMMANDS;
-    /// rclpy's default profile (reliable, volatile, depth 10).
-    pub const DEFAULT: TopicQos = TopicQos::COMMANDS;
-    /// `/clock` as rclpy's time source subscribes: best effort, depth 1.
-    pub const CLOCK: TopicQos = TopicQos {
-        reliability: Reliability::BestEffort,
-        durability: Durability::Volatile,
-        depth: 1,
-    };
-    /// Latched topics (last value kept for late joiners): reliable, transient local,
-    /// depth 1.
-    pub const LATCHED: TopicQos = TopicQos {
-        reliability: Reliability::Reliable,
-        durability: Durability::TransientLocal,
-        depth: 1,
-    };
-
-    fn to_profile(self) -> QosProfile {
-        let reliability = match self.reliability {
-            Reliability::BestEffort => qos::Reliability::BestEffort,
-            Reliability::Reliable => qos::Reliability::Reliable {
-                when_full: qos::WhenFull::DEFAULT,
-            },
-        };
-        let durability = match self.durability {
-            Durability::Volatile => qos::Durability::Volatile,
-            Durability::TransientLocal => qos::Durability::TransientLocal,
-        };
-        QosProfile::publisher_default()
-            .reliability(reliability)
-            .durability(durability)
-            .history(qos::History::KeepLast {
-                depth: self.depth.max(1),
-            })
-    }
-}
-
-/// When and how a message arrived.
-#[derive(Debug, Clone, Copy)]
-pub struct Received {
-    /// The publisher's source timestamp, if it sent one.
-    pub source_timestamp: Option<SystemTime>,
-    /// When this process took the message from the DDS reader.
-    pub received_at: Instant,
-}
-
-/// Errors of the DDS transport; each names the topic or setting at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    #[error("environment variable {variable}={value:?} is invalid: expected {expected}")]
-    Environment {
-        variable: &'static str,
-        value: String,
-        expected: &'static str,
-    },
-    #[error("invalid ROS 2 name {name:?}: {reason}")]
-    InvalidName { name: String, reason: String },
-    #[error("could not start the DDS participant on domain {domain_id}: {reason}")]
-    Participant { domain_id: u16, reason: String },
-    #[error("could not create the ROS 2 node {name:?}: {reason}")]
-    Node { name: String, reason: String },
-    #[error("could not create the DDS {entity} for {topic}: {reason}")]
-    Create {
-        entity: &'static str,
-        topic: String,
-        reason: String,
-    },
-    #[error("could not publish on {topic}: {reason}")]
-    Publish { topic: String, reason: String },
-    #[error("could not decode a message on {topic}: {reason}")]
-    Decode { topic: String, reason: String },
-    #[error("could not read from {topic}: {reason}")]
-    Read { topic: String, reason: String },
+    QosProfile::publisher_default()
+        .reliability(reliability)
+        .durability(durability)
+        .history(qos::History::KeepLast {
+            depth: topic.depth.max(1),
+        })
 }
 
 /// A ROS 2 node on DDS. Dropping it stops the background spinner.
@@ -305,7 +213,7 @@ impl DdsNode {
         let mut node = self.lock_node();
         let dds_topic = create_topic::<M>(&node, topic, qos, "publisher")?;
         let publisher = node
-            .create_publisher::<M>(&dds_topic, Some(qos.to_profile()))
+            .create_publisher::<M>(&dds_topic, Some(qos_profile(*qos)))
             .map_err(|e| TransportError::Create {
                 entity: "publisher",
                 topic: topic.to_owned(),
@@ -338,7 +246,7 @@ impl DdsNode {
         let reader = {
             let mut node = self.lock_node();
             let dds_topic = create_topic::<M>(&node, topic, qos, "subscription")?;
-            node.create_subscription::<M>(&dds_topic, Some(qos.to_profile()))
+            node.create_subscription::<M>(&dds_topic, Some(qos_profile(*qos)))
                 .map_err(|e| create_error(e.to_string()))?
         };
         let (stop, mut stopped) = oneshot::channel::<()>();
@@ -457,7 +365,7 @@ fn create_topic<M: Message>(
     node.create_topic(
         &name,
         MessageTypeName::new(M::PACKAGE, M::NAME),
-        &qos.to_profile(),
+        &qos_profile(*qos),
     )
     .map_err(|e| TransportError::Create {
         entity,

@@ -2,11 +2,124 @@
 //! zenoh (rmw_zenoh's key expressions). [`Transport`] is what the node uses; it
 //! forwards to whichever was chosen with `--transport`.
 
+pub mod cdr;
 pub mod dds;
+pub mod zenoh;
 
-pub use dds::{Durability, Received, Reliability, TopicQos, TransportError};
+use std::time::{Instant, SystemTime};
 
 use crate::msg::Message;
+
+/// Delivery guarantee of a topic, as in ROS 2 QoS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reliability {
+    BestEffort,
+    Reliable,
+}
+
+/// Whether late joiners get old samples, as in ROS 2 QoS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Volatile,
+    /// Late-joining subscribers get the last `depth` samples.
+    TransientLocal,
+}
+
+/// The QoS of one publisher or subscription (history is always keep-last `depth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicQos {
+    pub reliability: Reliability,
+    pub durability: Durability,
+    pub depth: usize,
+}
+
+impl TopicQos {
+    /// rclpy's `qos_profile_sensor_data`: best effort, volatile, depth 5.
+    pub const SENSOR_DATA: TopicQos = TopicQos {
+        reliability: Reliability::BestEffort,
+        durability: Durability::Volatile,
+        depth: 5,
+    };
+    /// rclpy's default profile: reliable, volatile, depth 10. For actuator commands.
+    pub const COMMANDS: TopicQos = TopicQos {
+        reliability: Reliability::Reliable,
+        durability: Durability::Volatile,
+        depth: 10,
+    };
+    /// `/diagnostics`: the default profile, as diagnostic_updater and its aggregator
+    /// use.
+    pub const DIAGNOSTICS: TopicQos = TopicQos::COMMANDS;
+    /// rclpy's default profile (reliable, volatile, depth 10).
+    pub const DEFAULT: TopicQos = TopicQos::COMMANDS;
+    /// `/clock` as rclpy's time source subscribes: best effort, depth 1.
+    pub const CLOCK: TopicQos = TopicQos {
+        reliability: Reliability::BestEffort,
+        durability: Durability::Volatile,
+        depth: 1,
+    };
+    /// Latched topics (last value kept for late joiners): reliable, transient local,
+    /// depth 1.
+    pub const LATCHED: TopicQos = TopicQos {
+        reliability: Reliability::Reliable,
+        durability: Durability::TransientLocal,
+        depth: 1,
+    };
+}
+
+/// When and how a message arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    /// The publisher's source timestamp, if it sent one (DDS: the sample's source
+    /// timestamp; zenoh: the rmw_zenoh attachment).
+    pub source_timestamp: Option<SystemTime>,
+    /// When this process took the message from the transport.
+    pub received_at: Instant,
+}
+
+/// Errors of either transport; each names the topic, endpoint or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("environment variable {variable}={value:?} is invalid: expected {expected}")]
+    Environment {
+        variable: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("invalid ROS 2 name {name:?}: {reason}")]
+    InvalidName { name: String, reason: String },
+    #[error("could not start the DDS participant on domain {domain_id}: {reason}")]
+    Participant { domain_id: u16, reason: String },
+    #[error("could not create the ROS 2 node {name:?}: {reason}")]
+    Node { name: String, reason: String },
+    #[error("could not create the DDS {entity} for {topic}: {reason}")]
+    Create {
+        entity: &'static str,
+        topic: String,
+        reason: String,
+    },
+    #[error("invalid zenoh endpoint `{endpoint}`: {reason}")]
+    InvalidEndpoint { endpoint: String, reason: String },
+    #[error("zenoh config `{key}`: {reason}")]
+    Config { key: String, reason: String },
+    #[error("opening the zenoh session failed: {reason}")]
+    Session { reason: String },
+    #[error("topic `{topic}`: {what} is not supported by the zenoh transport")]
+    Unsupported { topic: String, what: &'static str },
+    #[error("declaring `{key_expr}` on zenoh failed: {reason}")]
+    Declare { key_expr: String, reason: String },
+    #[error("encoding {type_name} for `{topic}` failed: {source}")]
+    Encode {
+        topic: String,
+        type_name: String,
+        source: cdr::CdrError,
+    },
+    #[error("could not publish on {topic}: {reason}")]
+    Publish { topic: String, reason: String },
+    #[error("could not decode a message on {topic}: {reason}")]
+    Decode { topic: String, reason: String },
+    #[error("could not read from {topic}: {reason}")]
+    Read { topic: String, reason: String },
+}
 
 /// `--transport`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -26,7 +139,8 @@ pub struct TransportOptions {
     pub node_name: String,
     /// Node namespace.
     pub namespace: String,
-    /// zenoh endpoints to connect to (empty: the rmw_zenoh router default).
+    /// zenoh endpoints to connect to (empty, and no `zenoh_listen`: the rmw_zenoh
+    /// router's default endpoint).
     pub zenoh_connect: Vec<String>,
     /// zenoh endpoints to listen on.
     pub zenoh_listen: Vec<String>,
@@ -52,18 +166,24 @@ impl TransportOptions {
 pub enum Transport {
     /// DDS.
     Dds(dds::DdsNode),
+    /// zenoh.
+    Zenoh(zenoh::ZenohNode),
 }
 
 /// A publisher on either transport.
 pub enum Publisher<M: Message> {
     /// DDS.
     Dds(dds::DdsPublisher<M>),
+    /// zenoh.
+    Zenoh(zenoh::ZenohPublisher<M>),
 }
 
 /// A subscription on either transport; dropping it stops delivery.
 pub enum Subscription {
     /// DDS.
     Dds(dds::Subscription),
+    /// zenoh.
+    Zenoh(zenoh::Subscription),
 }
 
 impl Transport {
@@ -79,11 +199,29 @@ impl Transport {
                 }
                 Ok(Transport::Dds(dds::DdsNode::new(&node_options)?))
             }
-            TransportKind::Zenoh => Err(TransportError::Environment {
-                variable: "--transport",
-                value: "zenoh".into(),
-                expected: "dds (zenoh is not built into this binary yet)",
-            }),
+            TransportKind::Zenoh => {
+                let domain_id =
+                    dds::NodeOptions::from_env(&options.node_name, &options.namespace)?.domain_id;
+                let defaults = zenoh::ZenohOptions::default();
+                let zenoh_options = zenoh::ZenohOptions {
+                    name: options.node_name.clone(),
+                    namespace: options.namespace.clone(),
+                    domain_id,
+                    // Neither given: connect to the rmw_zenoh router, as ROS 2 nodes do.
+                    connect: if options.zenoh_connect.is_empty() && options.zenoh_listen.is_empty()
+                    {
+                        defaults.connect
+                    } else {
+                        zenoh::parse_endpoint_lists(&options.zenoh_connect)?
+                    },
+                    listen: zenoh::parse_endpoint_lists(&options.zenoh_listen)?,
+                    multicast_scouting: false,
+                };
+                if options.loopback_only {
+                    zenoh::require_loopback(&zenoh_options)?;
+                }
+                Ok(Transport::Zenoh(zenoh::ZenohNode::new(&zenoh_options)?))
+            }
         }
     }
 
@@ -95,6 +233,7 @@ impl Transport {
     ) -> Result<Publisher<M>, TransportError> {
         match self {
             Transport::Dds(node) => node.publisher(topic, qos).map(Publisher::Dds),
+            Transport::Zenoh(node) => node.publisher(topic, qos).map(Publisher::Zenoh),
         }
     }
 
@@ -113,6 +252,9 @@ impl Transport {
             Transport::Dds(node) => node
                 .subscribe(topic, qos, on_message)
                 .map(Subscription::Dds),
+            Transport::Zenoh(node) => node
+                .subscribe(topic, qos, on_message)
+                .map(Subscription::Zenoh),
         }
     }
 }
@@ -125,6 +267,7 @@ impl<M: Message> Publisher<M> {
     {
         match self {
             Publisher::Dds(publisher) => publisher.publish(message),
+            Publisher::Zenoh(publisher) => publisher.publish(message),
         }
     }
 }

@@ -1,4 +1,6 @@
-"""The robot side of bridge-ros2/tests/node_interop.rs, in rclpy on Fast DDS.
+"""The robot side of bridge-ros2/tests/node_interop.rs: rclpy on Fast DDS, or with
+`--zenoh-listen tcp/127.0.0.1:PORT` a zenoh router speaking rmw_zenoh's key
+expressions and CDR payloads (eclipse-zenoh + rosbags, as in zenoh_peer.py).
 
   node_peer.py lockstep STATES_JSON   for each [theta, theta_dot]: publish a JointState,
                                       wait for the next command, print {"command": [...]}
@@ -11,9 +13,11 @@ Waits until the node's subscription and publisher are matched before sending. Ex
 when done; the Rust test kills it on failure.
 """
 
+import argparse
 import json
 import math
-import sys
+import os
+import threading
 import time
 
 import rclpy
@@ -57,6 +61,13 @@ class Robot(Node):
         message.velocity = list(velocity)
         self.states.publish(message)
 
+    def spin_once(self, timeout):
+        rclpy.spin_once(self, timeout_sec=timeout)
+
+    def close(self):
+        self.destroy_node()
+        rclpy.shutdown()
+
     def spin_for(self, seconds):
         end = time.monotonic() + seconds
         while time.monotonic() < end:
@@ -73,6 +84,103 @@ class Robot(Node):
         raise SystemExit("the augur node was not discovered within 30 s")
 
 
+class ZenohRobot:
+    """The same robot over zenoh: a router on a loopback endpoint that the node
+    connects to, publishing and subscribing on rmw_zenoh key expressions."""
+
+    def __init__(self, listen):
+        import numpy as np
+        import zenoh
+        import zenoh.ext as zext
+        from zenoh_peer import TYPESTORE, key_expr, liveliness_keys
+
+        self.np, self.zext, self.types = np, zext, TYPESTORE
+        self.liveliness_keys = liveliness_keys
+        domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
+        config = {
+            "mode": "router",
+            "listen": {"endpoints": [listen]},
+            "scouting": {"multicast": {"enabled": False}, "gossip": {"enabled": False}},
+        }
+        self.session = zenoh.open(zenoh.Config.from_json5(json.dumps(config)))
+        self.lock = threading.Lock()
+        self.commands = []
+        self.diagnostics = []
+        self.sequence = 1
+        self.states = self.session.declare_publisher(
+            key_expr(domain, "/joint_states", "sensor_msgs/msg/JointState")
+        )
+        self.subscribers = [
+            self.session.declare_subscriber(
+                key_expr(domain, "/effort_controller/commands", "std_msgs/msg/Float64MultiArray"),
+                self.on_command,
+            ),
+            self.session.declare_subscriber(
+                key_expr(domain, "/diagnostics", "diagnostic_msgs/msg/DiagnosticArray"),
+                self.on_diagnostics,
+            ),
+        ]
+
+    def on_command(self, sample):
+        message = self.types.deserialize_cdr(
+            sample.payload.to_bytes(), "std_msgs/msg/Float64MultiArray"
+        )
+        with self.lock:
+            self.commands.append((time.monotonic(), [float(x) for x in message.data]))
+
+    def on_diagnostics(self, sample):
+        message = self.types.deserialize_cdr(
+            sample.payload.to_bytes(), "diagnostic_msgs/msg/DiagnosticArray"
+        )
+        for status in message.status:
+            if status.name == "augur: control loop":
+                values = {kv.key: kv.value for kv in status.values}
+                with self.lock:
+                    self.diagnostics.append((time.monotonic(), int(status.level), status.message, values))
+
+    def publish(self, position, velocity, names=(JOINT,)):
+        types, np = self.types.types, self.np
+        now = time.time_ns()
+        message = types["sensor_msgs/msg/JointState"](
+            header=types["std_msgs/msg/Header"](
+                stamp=types["builtin_interfaces/msg/Time"](sec=now // 10**9, nanosec=now % 10**9),
+                frame_id="",
+            ),
+            name=list(names),
+            position=np.array(position, dtype=np.float64),
+            velocity=np.array(velocity, dtype=np.float64),
+            effort=np.array([], dtype=np.float64),
+        )
+        payload = bytes(self.types.serialize_cdr(message, "sensor_msgs/msg/JointState"))
+        zext = self.zext
+        attachment = zext.z_serialize((zext.Int64(self.sequence), zext.Int64(now), bytes(16)))
+        self.sequence += 1
+        self.states.put(payload, attachment=attachment)
+
+    def spin_for(self, seconds):
+        time.sleep(seconds)
+
+    def spin_once(self, timeout):
+        time.sleep(timeout)
+
+    def wait_matched(self, timeout=30.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            keys = self.liveliness_keys(self.session)
+            subscribed = any("/MS/" in k and "%joint_states/" in k for k in keys)
+            publishing = any("/MP/" in k and "%effort_controller%commands/" in k for k in keys)
+            if subscribed and publishing:
+                time.sleep(0.5)
+                return
+            time.sleep(0.05)
+        raise SystemExit("the augur node's zenoh tokens did not appear within 30 s")
+
+    def close(self):
+        for subscriber in self.subscribers:
+            subscriber.undeclare()
+        self.session.close()
+
+
 def lockstep(robot, states):
     robot.wait_matched()
     robot.commands.clear()
@@ -80,7 +188,7 @@ def lockstep(robot, states):
         robot.publish([theta], [theta_dot])
         end = time.monotonic() + 5.0
         while not robot.commands and time.monotonic() < end:
-            rclpy.spin_once(robot, timeout_sec=0.005)
+            robot.spin_once(0.005)
         if not robot.commands:
             raise SystemExit(f"no command for state {theta}, {theta_dot}")
         _, command = robot.commands.pop(0)
@@ -121,18 +229,21 @@ def script(robot, phases):
 
 
 def main():
-    rclpy.init()
-    robot = Robot()
-    mode, argument = sys.argv[1], json.loads(sys.argv[2])
-    print("READY", flush=True)
-    if mode == "lockstep":
-        lockstep(robot, argument)
-    elif mode == "script":
-        script(robot, argument)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["lockstep", "script"])
+    parser.add_argument("argument", help="the states (lockstep) or phases (script), JSON")
+    parser.add_argument("--zenoh-listen", help="use zenoh, as a router on this endpoint")
+    args = parser.parse_args()
+    if args.zenoh_listen:
+        if not args.zenoh_listen.startswith("tcp/127.0.0.1:"):
+            raise SystemExit(f"refusing non-loopback endpoint {args.zenoh_listen}")
+        robot = ZenohRobot(args.zenoh_listen)
     else:
-        raise SystemExit(f"unknown mode {mode}")
-    robot.destroy_node()
-    rclpy.shutdown()
+        rclpy.init()
+        robot = Robot()
+    print("READY", flush=True)
+    {"lockstep": lockstep, "script": script}[args.mode](robot, json.loads(args.argument))
+    robot.close()
 
 
 if __name__ == "__main__":

@@ -98,6 +98,12 @@ pub struct CycleOutput {
     pub obs_dim: usize,
     /// Whether an observation was available.
     pub has_observation: bool,
+    /// The input's `fresh` flag.
+    pub fresh: bool,
+    /// The input's timing faults.
+    pub timing_faults: FaultSet,
+    /// Whether [`ControlLoop::reset`] ran since the previous cycle (a new episode).
+    pub reset: bool,
     /// Active faults after this cycle.
     pub faults: FaultSet,
     /// Whether the planner ran to completion and its action was usable.
@@ -151,6 +157,8 @@ pub struct ControlLoop<M, P> {
     decoded: Vec<f32>,
     // Skip planning state after a fault so the next good cycle starts afresh.
     needs_reset: bool,
+    // `reset` ran since the last cycle: reported once in the next output.
+    reset_pending: bool,
     // The planner's action of this cycle (the command unless a fault overrides it).
     action: Vec<f32>,
     next_cycle: u64,
@@ -214,6 +222,9 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
             observation: [0.0; MAX_FEATURES],
             obs_dim: dims.obs_dim,
             has_observation: false,
+            fresh: false,
+            timing_faults: FaultSet::EMPTY,
+            reset: false,
             faults: FaultSet::EMPTY,
             planned: false,
             plan: PlanStats::default(),
@@ -232,6 +243,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
             has_prediction: false,
             decoded: vec![0.0; MAX_PREDICTED_STEPS * dims.obs_dim],
             needs_reset: false,
+            reset_pending: false,
             action: vec![0.0; dims.action_dim],
             next_cycle: 0,
             model,
@@ -262,6 +274,9 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         out.predicted_steps = 0;
         out.prediction_error = None;
         out.has_observation = false;
+        out.fresh = input.fresh;
+        out.timing_faults = input.timing_faults;
+        out.reset = std::mem::take(&mut self.reset_pending);
 
         let planned = match input.observation {
             Some(raw) if raw.len() == self.dims.obs_dim => {
@@ -414,6 +429,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         self.planner.reset();
         self.has_prediction = false;
         self.needs_reset = false;
+        self.reset_pending = true;
         for fault in Fault::ALL {
             self.watchdog.report(fault, false);
         }

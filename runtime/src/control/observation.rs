@@ -26,15 +26,19 @@ pub enum SourceKind {
     Imu,
     /// `nav_msgs/msg/Odometry`.
     Odometry,
+    /// `geometry_msgs/msg/PointStamped` (e.g. a goal or target position).
+    PointStamped,
 }
 
 impl SourceKind {
-    /// Parses the parameter spelling (`joint_state`, `imu`, `odometry`).
+    /// Parses the parameter spelling (`joint_state`, `imu`, `odometry`,
+    /// `point_stamped`).
     pub fn parse(text: &str) -> Option<SourceKind> {
         match text {
             "joint_state" | "sensor_msgs/msg/JointState" => Some(SourceKind::JointState),
             "imu" | "sensor_msgs/msg/Imu" => Some(SourceKind::Imu),
             "odometry" | "nav_msgs/msg/Odometry" => Some(SourceKind::Odometry),
+            "point_stamped" | "geometry_msgs/msg/PointStamped" => Some(SourceKind::PointStamped),
             _ => None,
         }
     }
@@ -45,6 +49,7 @@ impl SourceKind {
             SourceKind::JointState => "sensor_msgs/msg/JointState",
             SourceKind::Imu => "sensor_msgs/msg/Imu",
             SourceKind::Odometry => "nav_msgs/msg/Odometry",
+            SourceKind::PointStamped => "geometry_msgs/msg/PointStamped",
         }
     }
 }
@@ -83,6 +88,11 @@ pub enum SensorView<'a> {
         /// Twist angular `[x, y, z]`.
         angular: [f64; 3],
     },
+    /// `geometry_msgs/msg/PointStamped`.
+    PointStamped {
+        /// `point` `[x, y, z]`.
+        point: [f64; 3],
+    },
 }
 
 impl SensorView<'_> {
@@ -91,6 +101,7 @@ impl SensorView<'_> {
             SensorView::JointState { .. } => SourceKind::JointState,
             SensorView::Imu { .. } => SourceKind::Imu,
             SensorView::Odometry { .. } => SourceKind::Odometry,
+            SensorView::PointStamped { .. } => SourceKind::PointStamped,
         }
     }
 }
@@ -154,6 +165,8 @@ pub enum Vector {
     Linear,
     /// Odometry twist angular.
     Angular,
+    /// PointStamped point.
+    Point,
 }
 
 const IMU_FIELDS: &[(&str, Vector, usize)] = &[
@@ -183,6 +196,12 @@ const ODOMETRY_FIELDS: &[(&str, Vector, usize)] = &[
     ("twist.angular.x", Vector::Angular, 0),
     ("twist.angular.y", Vector::Angular, 1),
     ("twist.angular.z", Vector::Angular, 2),
+];
+
+const POINT_STAMPED_FIELDS: &[(&str, Vector, usize)] = &[
+    ("point.x", Vector::Point, 0),
+    ("point.y", Vector::Point, 1),
+    ("point.z", Vector::Point, 2),
 ];
 
 /// What is applied to the field's value.
@@ -377,12 +396,14 @@ impl Field {
             }
             SourceKind::Imu => IMU_FIELDS,
             SourceKind::Odometry => ODOMETRY_FIELDS,
+            SourceKind::PointStamped => POINT_STAMPED_FIELDS,
         };
         let orientation = match kind {
-            SourceKind::Imu => "orientation",
-            _ => "pose.orientation",
+            SourceKind::Imu => Some("orientation"),
+            SourceKind::Odometry => Some("pose.orientation"),
+            SourceKind::JointState | SourceKind::PointStamped => None,
         };
-        if field == orientation {
+        if Some(field) == orientation {
             return Ok(Field::Orientation);
         }
         table
@@ -395,7 +416,7 @@ impl Field {
             })
             .ok_or_else(|| {
                 let mut names: Vec<&str> = table.iter().map(|(p, _, _)| *p).collect();
-                names.push(orientation);
+                names.extend(orientation);
                 unknown(names.join(", "))
             })
     }
@@ -630,6 +651,7 @@ fn vector_of<'v>(view: &'v SensorView<'_>, vector: Vector) -> &'v [f64] {
         (SensorView::Odometry { position, .. }, Vector::Position) => position,
         (SensorView::Odometry { linear, .. }, Vector::Linear) => linear,
         (SensorView::Odometry { angular, .. }, Vector::Angular) => angular,
+        (SensorView::PointStamped { point }, Vector::Point) => point,
         _ => unreachable!("fields were checked against the source kind"),
     }
 }

@@ -8,9 +8,11 @@
 //!
 //! The runtime knows no ROS message structs: [`Recorder`] takes payloads that are
 //! already CDR-encoded, plus their [`Schema`]. Augur's own plan statistics type,
-//! `augur_msgs/msg/PlanStats`, is defined and encoded here ([`PlanStatsMessage`]).
+//! `augur_msgs/msg/PlanStats`, is defined and encoded here ([`PlanStatsMessage`]), and
+//! so is `augur_msgs/msg/Cycle` ([`CycleRecord`]), what `augur replay` re-runs.
 //! [`RecorderThread`] moves the file writing off the control loop.
 
+mod cycle_record;
 mod error;
 mod plan_stats;
 mod qos;
@@ -18,6 +20,7 @@ mod reader;
 mod thread;
 mod writer;
 
+pub use cycle_record::{CycleDecodeError, CycleRecord, Stamp, CYCLE_SCHEMA};
 pub use error::RecordError;
 pub use plan_stats::{
     PlanStatsDecodeError, PlanStatsMessage, PLAN_STATS_SCHEMA, SAFETY_LIMITED, SAFETY_NOMINAL,

@@ -1,0 +1,488 @@
+//! `augur bench-node`: the node's own overheads, measured on the real binary over a
+//! real transport on loopback.
+//!
+//! The node runs as a child process (`augur run --record`, exactly as a user starts
+//! it); this process plays the robot. Two runs:
+//! - **latency** (observation trigger, lock-step): the robot publishes a JointState
+//!   and waits for the command. The round trip minus the cycle's compute time (encode,
+//!   plan, safety; from the node's recording) is the message-in to command-out
+//!   latency excluding planning: both transport hops, ingest, queues and publishing.
+//! - **rate** (rate trigger at `--rate-hz`): the robot streams states; the node's
+//!   recording gives how late each cycle started against its fixed schedule (the
+//!   control-period jitter) and which cycles overran; the child's resident memory is
+//!   sampled from `/proc` throughout.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use augur_runtime::control::observation::Field;
+use augur_runtime::control::SourceKind;
+use augur_runtime::record::{CycleRecord, PlanStatsMessage, Recording};
+use crossbeam_channel::bounded;
+
+use crate::cli::run::resolve;
+use crate::msg::{Float64MultiArray, Header, JointState};
+use crate::node::record::{CYCLE_TOPIC, PLAN_STATS_TOPIC};
+use crate::transport::{TopicQos, Transport, TransportKind, TransportOptions};
+
+/// Arguments of `augur bench-node`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Model package (its sources must be JointState topics).
+    #[arg(long, default_value = "models/pendulum")]
+    pub model: PathBuf,
+    /// Transport between the robot and the node.
+    #[arg(long, value_enum, default_value = "dds")]
+    pub transport: TransportKind,
+    /// Lock-step round trips to time in the latency run.
+    #[arg(long, default_value_t = 2000)]
+    pub messages: usize,
+    /// Control rate of the rate run, Hz.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate_hz: f64,
+    /// Length of the rate run, s.
+    #[arg(long, default_value_t = 20.0)]
+    pub seconds: f64,
+    /// Extra node parameters for both runs, `name:=value` (e.g. `max_transitions:=512`).
+    #[arg(short = 'p', long = "param")]
+    pub params: Vec<String>,
+    /// Also write the figures to this JSON file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Percentiles of a sample, in milliseconds.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Summary {
+    pub count: usize,
+    pub median_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Summary {
+    fn of(mut values: Vec<f64>) -> Summary {
+        values.retain(|v| v.is_finite());
+        values.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            values
+                .get(((values.len().max(1) - 1) as f64 * q).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        Summary {
+            count: values.len(),
+            median_ms: at(0.5),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+        }
+    }
+}
+
+/// The figures of one `bench-node` run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Report {
+    pub model: String,
+    pub transport: String,
+    /// Round trip minus the cycle's compute time.
+    pub latency_excluding_planning: Summary,
+    /// Round trip as the robot sees it.
+    pub round_trip: Summary,
+    /// The cycle's compute time (encode, plan, safety).
+    pub compute: Summary,
+    /// Trigger sample received -> cycle started.
+    pub trigger_wait: Summary,
+    pub rate_hz: f64,
+    /// How late each cycle started against its schedule.
+    pub start_lateness: Summary,
+    pub cycles: usize,
+    pub overruns: usize,
+    /// Resident memory of the node process, KiB: first sample after start-up,
+    /// last sample, and the peak (VmHWM).
+    pub rss_start_kib: u64,
+    pub rss_end_kib: u64,
+    pub rss_peak_kib: u64,
+}
+
+/// Runs the benchmark and prints the figures.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let report = bench(&args)?;
+    print_report(&report);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn print_report(r: &Report) {
+    let row = |name: &str, s: &Summary| {
+        println!(
+            "| {name} | {} | {:.3} | {:.3} | {:.3} |",
+            s.count, s.median_ms, s.p99_ms, s.max_ms
+        )
+    };
+    println!("augur bench-node: {} over {}", r.model, r.transport);
+    println!("| figure | samples | median ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|");
+    row(
+        "message in -> command out, excluding planning",
+        &r.latency_excluding_planning,
+    );
+    row("round trip (robot's view)", &r.round_trip);
+    row("cycle compute (encode + plan + safety)", &r.compute);
+    row("trigger sample -> cycle start", &r.trigger_wait);
+    row(
+        &format!("cycle start lateness at {} Hz", r.rate_hz),
+        &r.start_lateness,
+    );
+    println!(
+        "rate run: {} cycles, {} overran their period; node RSS {:.1} MiB after start-up, {:.1} MiB at the end, peak {:.1} MiB",
+        r.cycles,
+        r.overruns,
+        r.rss_start_kib as f64 / 1024.0,
+        r.rss_end_kib as f64 / 1024.0,
+        r.rss_peak_kib as f64 / 1024.0
+    );
+}
+
+/// The robot side: one participant publishing JointStates for the model's joints
+/// and receiving its Float64MultiArray commands.
+struct Robot {
+    _transport: Transport,
+    states: crate::transport::Publisher<JointState>,
+    commands: crossbeam_channel::Receiver<Instant>,
+    _subscription: crate::transport::Subscription,
+    joints: Vec<String>,
+}
+
+impl Robot {
+    fn publish(&self, value: f64) -> anyhow::Result<()> {
+        let n = self.joints.len();
+        self.states.publish(&JointState {
+            header: Header::default(),
+            name: self.joints.clone(),
+            position: vec![value; n],
+            velocity: vec![-value; n],
+            effort: vec![0.0; n],
+        })?;
+        Ok(())
+    }
+
+    /// Publishes until a command comes back, then drains.
+    fn wait_for_node(&self) -> anyhow::Result<()> {
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            self.publish(0.1)?;
+            if self
+                .commands
+                .recv_timeout(Duration::from_millis(100))
+                .is_ok()
+            {
+                std::thread::sleep(Duration::from_millis(300));
+                while self.commands.try_recv().is_ok() {}
+                return Ok(());
+            }
+        }
+        bail!("the node did not answer within 30 s")
+    }
+}
+
+/// The child `augur run`, interrupted (so its recording closes) when dropped.
+struct NodeProcess {
+    child: Child,
+}
+
+impl NodeProcess {
+    fn interrupt_and_wait(mut self) -> anyhow::Result<()> {
+        interrupt(&self.child);
+        let status = self.child.wait()?;
+        anyhow::ensure!(status.success(), "augur run exited with {status}");
+        Ok(())
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            interrupt(&self.child);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn interrupt(child: &Child) {
+    // SAFETY: kill(2) on our own child's pid; no memory is touched.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+}
+
+fn bench(args: &Args) -> anyhow::Result<Report> {
+    let ros_args: Vec<String> = std::iter::once("--ros-args".to_string())
+        .chain(
+            args.params
+                .iter()
+                .flat_map(|p| ["-p".to_string(), p.clone()]),
+        )
+        .collect();
+    let (resolved, _) = resolve(&args.model, None, &ros_args)?;
+    let map = &resolved.params.observation;
+    if map
+        .sources()
+        .iter()
+        .any(|s| s.kind != SourceKind::JointState)
+        || map.sources().len() != 1
+    {
+        bail!(
+            "bench-node drives models with one JointState source; {} has others",
+            args.model.display()
+        );
+    }
+    let mut joints: Vec<String> = map
+        .features()
+        .iter()
+        .filter_map(|f| match &f.field {
+            Field::Joint { joint, .. } => Some(joint.clone()),
+            _ => None,
+        })
+        .collect();
+    joints.dedup();
+    let work = std::env::temp_dir().join(format!("augur-bench-node-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+
+    // Latency: lock-step on the observation trigger; a long period and timeout so no
+    // periodic safe command interleaves.
+    let latency_recording = work.join("latency.mcap");
+    let (robot, node) = start(
+        args,
+        &resolved.topics.sources[0],
+        &resolved.topics.command,
+        &joints,
+        "observation",
+        &["period:=1.0".into(), "sensor_timeout:=60.0".into()],
+        &latency_recording,
+        None,
+    )?;
+    let mut round_trips = Vec::with_capacity(args.messages);
+    for i in 0..args.messages {
+        let sent = Instant::now();
+        robot.publish(((i % 628) as f64) * 0.01 - 3.14)?;
+        let received = robot
+            .commands
+            .recv_timeout(Duration::from_secs(5))
+            .with_context(|| format!("no command within 5 s for message {i}"))?;
+        round_trips.push(received.saturating_duration_since(sent));
+    }
+    node.interrupt_and_wait()?;
+    drop(robot);
+    let cycles = read_cycles(&latency_recording)?;
+    // The timed messages are the last `messages` fresh cycles (discovery came first).
+    let fresh: Vec<&CycleRecord> = cycles.iter().filter(|c| c.fresh).collect();
+    anyhow::ensure!(
+        fresh.len() >= args.messages,
+        "the node recorded {} triggered cycles for {} messages",
+        fresh.len(),
+        args.messages
+    );
+    let timed = &fresh[fresh.len() - args.messages..];
+    let ms = |ns: u64| ns as f64 * 1e-6;
+    let excluding: Vec<f64> = round_trips
+        .iter()
+        .zip(timed)
+        .map(|(rt, c)| rt.as_secs_f64() * 1e3 - ms(c.compute_ns))
+        .collect();
+
+    // Rate: stream states at twice the control rate; sample the node's memory.
+    let rate_recording = work.join("rate.mcap");
+    let period = 1.0 / args.rate_hz;
+    let rss = Arc::new(std::sync::Mutex::new(Vec::<(u64, u64)>::new()));
+    let (robot, node) = start(
+        args,
+        &resolved.topics.sources[0],
+        &resolved.topics.command,
+        &joints,
+        "rate",
+        &[format!("period:={period:?}")],
+        &rate_recording,
+        Some(args.seconds + 1.0),
+    )?;
+    let running = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let rss = rss.clone();
+        let running = running.clone();
+        let pid = node.child.id();
+        std::thread::spawn(move || {
+            while running.load(Ordering::Relaxed) {
+                if let Some(sample) = memory_kib(pid) {
+                    rss.lock().unwrap().push(sample);
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut next = started;
+    let mut i = 0u64;
+    while started.elapsed().as_secs_f64() < args.seconds {
+        robot.publish(((i % 628) as f64) * 0.01 - 3.14)?;
+        i += 1;
+        next += Duration::from_secs_f64(period / 2.0);
+        augur_runtime::control::runner::sleep_until(next);
+        while robot.commands.try_recv().is_ok() {}
+    }
+    running.store(false, Ordering::Relaxed);
+    let _ = sampler.join();
+    node.interrupt_and_wait()?;
+    drop(robot);
+    let cycles = read_cycles(&rate_recording)?;
+    // Skip the first second: discovery and the first plans.
+    let skip = (args.rate_hz as usize).min(cycles.len());
+    let steady = &cycles[skip..];
+    let overruns = read_overruns(&rate_recording, skip)?;
+    let rss = rss.lock().unwrap().clone();
+    anyhow::ensure!(rss.len() >= 4, "too few memory samples of the node");
+    let after_start = rss[rss.len() / 10];
+    let _ = std::fs::remove_dir_all(&work);
+
+    Ok(Report {
+        model: args.model.display().to_string(),
+        transport: format!("{:?}", args.transport).to_lowercase(),
+        latency_excluding_planning: Summary::of(excluding),
+        round_trip: Summary::of(round_trips.iter().map(|d| d.as_secs_f64() * 1e3).collect()),
+        compute: Summary::of(timed.iter().map(|c| ms(c.compute_ns)).collect()),
+        trigger_wait: Summary::of(timed.iter().map(|c| ms(c.trigger_wait_ns)).collect()),
+        rate_hz: args.rate_hz,
+        start_lateness: Summary::of(steady.iter().map(|c| ms(c.start_lateness_ns)).collect()),
+        cycles: steady.len(),
+        overruns,
+        rss_start_kib: after_start.0,
+        rss_end_kib: rss.last().map_or(0, |s| s.0),
+        rss_peak_kib: rss.iter().map(|s| s.1).max().unwrap_or(0),
+    })
+}
+
+/// Starts the robot participant and the node process, and waits until they talk.
+#[allow(clippy::too_many_arguments)]
+fn start(
+    args: &Args,
+    state_topic: &str,
+    command_topic: &str,
+    joints: &[String],
+    trigger: &str,
+    params: &[String],
+    recording: &Path,
+    duration: Option<f64>,
+) -> anyhow::Result<(Robot, NodeProcess)> {
+    let mut options = TransportOptions::local(args.transport, "augur_bench_robot");
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("run")
+        .arg("--model")
+        .arg(&args.model)
+        .args(["--trigger", trigger])
+        .arg("--record")
+        .arg(recording)
+        .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+        .env_remove("ROS_LOCALHOST_ONLY")
+        .env("RUST_LOG", "warn");
+    match args.transport {
+        TransportKind::Dds => {
+            command.args(["--transport", "dds"]);
+        }
+        TransportKind::Zenoh => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let endpoint = format!("tcp/127.0.0.1:{port}");
+            options.zenoh_listen = vec![endpoint.clone()];
+            command.args(["--transport", "zenoh", "--zenoh-connect", &endpoint]);
+        }
+    }
+    if let Some(seconds) = duration {
+        command.args(["--duration", &seconds.to_string()]);
+    }
+    command.arg("--ros-args");
+    for param in args.params.iter().chain(params) {
+        command.args(["-p", param]);
+    }
+    let transport = Transport::open(&options)?;
+    let (tx, commands) = bounded(1024);
+    let subscription = transport.subscribe::<Float64MultiArray, _>(
+        command_topic,
+        &TopicQos::COMMANDS,
+        move |message, received| {
+            if message.is_ok() {
+                let _ = tx.try_send(received.received_at);
+            }
+        },
+    )?;
+    let states = transport.publisher::<JointState>(state_topic, &TopicQos::SENSOR_DATA)?;
+    let node = NodeProcess {
+        child: command.spawn().context("starting `augur run`")?,
+    };
+    let robot = Robot {
+        _transport: transport,
+        states,
+        commands,
+        _subscription: subscription,
+        joints: joints.to_vec(),
+    };
+    robot.wait_for_node()?;
+    Ok((robot, node))
+}
+
+fn read_cycles(path: &Path) -> anyhow::Result<Vec<CycleRecord>> {
+    let recording = Recording::open(path)?;
+    let channel = recording
+        .channel_by_topic(CYCLE_TOPIC)
+        .with_context(|| format!("{}: no {CYCLE_TOPIC}", path.display()))?
+        .id;
+    let mut cycles = Vec::new();
+    for message in recording.messages() {
+        let message = message?;
+        if message.channel == channel {
+            cycles.push(CycleRecord::decode(&message.data)?);
+        }
+    }
+    cycles.sort_by_key(|c| c.cycle);
+    Ok(cycles)
+}
+
+fn read_overruns(path: &Path, skip: usize) -> anyhow::Result<usize> {
+    let recording = Recording::open(path)?;
+    let channel = recording
+        .channel_by_topic(PLAN_STATS_TOPIC)
+        .with_context(|| format!("{}: no {PLAN_STATS_TOPIC}", path.display()))?
+        .id;
+    let mut stats = Vec::new();
+    for message in recording.messages() {
+        let message = message?;
+        if message.channel == channel {
+            stats.push(PlanStatsMessage::decode(&message.data)?);
+        }
+    }
+    stats.sort_by_key(|s| s.cycle);
+    Ok(stats
+        .iter()
+        .skip(skip)
+        .filter(|s| s.deadline_missed)
+        .count())
+}
+
+/// `(VmRSS, VmHWM)` of `pid` in KiB.
+fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
