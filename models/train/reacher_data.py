@@ -99,7 +99,7 @@ class ScriptedReach:
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
         self.elbow = 1.0 if rng.random() < 0.5 else -1.0
-        self.kp = rng.uniform(0.3, 2.0)
+        self.kp = rng.uniform(0.3, 4.0)
         self.kd = rng.uniform(0.03, 0.25)
         self.noise = rng.uniform(0.0, 0.3)
 
@@ -129,8 +129,8 @@ def collect(
     num_segments: int,
     seg_len: int,
     seed: int,
-    wide_fraction: float = 0.3,
-    reach_fraction: float = 0.4,
+    wide_fraction: float = 0.25,
+    reach_fraction: float = 0.5,
     max_hold: int = 4,
     p_limit: float = 0.15,
     p_small: float = 0.3,
