@@ -1,15 +1,19 @@
 """Closed-loop test of a model package: TD-MPC2's MPPI planner, in numpy over the
-exported ONNX graphs (onnxruntime), controlling gymnasium ``Pendulum-v1``.
+exported ONNX graphs (onnxruntime), controlling the package's gymnasium environment
+(the task named by the manifest's model name, ``tasks.py``: ``Pendulum-v1``,
+``Reacher-v5``).
 
     python models/train/evaluate_planner.py --model models/pendulum            # TD-MPC2 defaults
     python models/train/evaluate_planner.py --model models/pendulum \\
         --horizon 4 --samples 256 --pi-trajs 16 --elites 32 --iterations 5
     python models/train/evaluate_planner.py --model models/pendulum --planner policy
+    python models/train/evaluate_planner.py --model models/reacher --planner random   # baselines: random, zero
 
-Episode ``i`` uses ``env.reset(seed=i)`` and planner noise seeded with ``i``; returns are
-gymnasium's undiscounted 200-step returns.  This is the acceptance test of the shipped
-pendulum model (mean return >= -200), and it doubles as a reference implementation
-of the planner for the Rust one: the same algorithm as TD-MPC2's ``_plan``:
+Episode ``i`` uses ``env.reset(seed=i)`` and planner (or random-action) noise seeded
+with ``i``; returns are gymnasium's undiscounted returns over the task's standard
+episode (Pendulum 200 steps, Reacher 50).  This is the acceptance test of the shipped
+models, and it doubles as a reference implementation of the planner for the Rust one:
+the same algorithm as TD-MPC2's ``_plan``:
 
 * ``pi_trajs`` prior trajectories sampled from the policy graph, rolled through the
   dynamics;
@@ -38,6 +42,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import onnxruntime as ort
+
+import tasks
 
 
 class OnnxWorldModel:
@@ -162,6 +168,33 @@ class Mppi:
         return m.to_physical(np.clip(elite_u[0, pick], -1.0, 1.0))
 
 
+class RandomActions:
+    """Baseline: actions uniform within the manifest's bounds, seeded per episode."""
+
+    def __init__(self, model: OnnxWorldModel):
+        self.low, self.high = model.low, model.high
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def plan(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(self.low, self.high).astype(np.float32)
+
+
+class ZeroActions:
+    """Baseline: the safe action (zero effort) throughout."""
+
+    def __init__(self, model: OnnxWorldModel):
+        self.safe = np.array([a["safe"] for a in model.manifest["action"]], dtype=np.float32)
+
+    def reset(self, rng: np.random.Generator) -> None:
+        pass
+
+    def plan(self, obs: np.ndarray) -> np.ndarray:
+        return self.safe
+
+
 class PolicyOnly:
     """The policy prior's mean, for comparison: what the model's actor does without planning."""
 
@@ -176,8 +209,8 @@ class PolicyOnly:
         return np.clip(mean[0], self.m.low, self.m.high)
 
 
-def run(agent, episodes: int, steps: int, seed0: int) -> dict:
-    env = gym.make("Pendulum-v1")
+def run(agent, task: tasks.Task, episodes: int, steps: int, seed0: int) -> dict:
+    env = gym.make(task.env_id)
     returns, plan_ms = [], []
     for ep in range(episodes):
         seed = seed0 + ep
@@ -186,7 +219,7 @@ def run(agent, episodes: int, steps: int, seed0: int) -> dict:
         ret = 0.0
         for _ in range(steps):
             t = time.perf_counter()
-            a = agent.plan(obs)
+            a = agent.plan(task.observe(obs))
             plan_ms.append((time.perf_counter() - t) * 1e3)
             obs, r, terminated, truncated, _ = env.step(a.astype(np.float32))
             ret += float(r)
@@ -209,9 +242,9 @@ def run(agent, episodes: int, steps: int, seed0: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, default=Path("models/pendulum"))
-    ap.add_argument("--planner", choices=["mppi", "policy"], default="mppi")
+    ap.add_argument("--planner", choices=["mppi", "policy", "random", "zero"], default="mppi")
     ap.add_argument("--episodes", type=int, default=20)
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, help="steps per episode (default: the task's standard episode)")
     ap.add_argument("--seed", type=int, default=0, help="first episode's seed")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     d = MppiConfig()
@@ -221,17 +254,21 @@ def main() -> None:
     args = ap.parse_args()
 
     model = OnnxWorldModel(args.model, args.threads)
+    task = tasks.get(model.manifest["model"]["name"])
+    steps = args.steps or task.episode_steps
     cfg = MppiConfig(**{k: getattr(args, k) for k in asdict(d)})
     if args.planner == "mppi":
         if not 0 < cfg.elites <= cfg.samples - cfg.pi_trajs:
             raise SystemExit("need 0 < elites <= samples - pi_trajs")
         agent = Mppi(model, cfg, np.random.default_rng(args.seed))
     else:
-        agent = PolicyOnly(model)
+        agent = {"policy": PolicyOnly, "random": RandomActions, "zero": ZeroActions}[args.planner](model)
     t = time.perf_counter()
-    result = run(agent, args.episodes, args.steps, args.seed)
+    result = run(agent, task, args.episodes, steps, args.seed)
     result = {
         "model": str(args.model),
+        "env": task.env_id,
+        "steps": steps,
         "planner": args.planner,
         **({"mppi": asdict(cfg)} if args.planner == "mppi" else {}),
         "episodes": args.episodes,

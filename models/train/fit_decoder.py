@@ -1,14 +1,15 @@
-"""Fit a decoder (latent -> observation) to an exported pendulum package, frozen.
+"""Fit a decoder (latent -> observation) to an exported model package, frozen.
 
     python models/train/fit_decoder.py --package models/pendulum --seed 0
+    python models/train/fit_decoder.py --package models/reacher --seed 0
 
 The package's ``encoder.onnx`` and ``dynamics.onnx`` are run with onnxruntime and
 never rewritten, so the decoder fits exactly the graphs the runtime executes, and the
 other graphs stay byte-identical.
 
-1. collects gymnasium ``Pendulum-v1`` segments with the world model's own data
-   pipeline and seeds (``pendulum_data.py``; training seed ``--seed``, held-out seed
-   ``--seed + 10000``, as ``train_pendulum.py``);
+1. collects the task's gymnasium segments with the world model's own data pipeline
+   and seeds (the task is the manifest's model name, see ``tasks.py``; training seed
+   ``--seed``, held-out seed ``--seed + 10000``, as ``train_world_model.py``);
 2. computes the latents the decoder will meet: *encoded* ones, ``encode(o_t)``, and
    *imagined* ones, ``z_{s+k}`` rolled by the dynamics from ``encode(o_s)`` under the
    logged actions for k = 1..``--horizon``, each labelled with the real ``o_{s+k}``;
@@ -21,7 +22,7 @@ other graphs stay byte-identical.
    ``training.json``.
 
 Everything is seeded; bit-for-bit reproduction needs the same torch build, CPU kind
-and ``--threads``, as for ``train_pendulum.py``.
+and ``--threads``, as for ``train_world_model.py``.
 """
 
 from __future__ import annotations
@@ -42,18 +43,17 @@ import torch
 import torch.nn.functional as F
 
 import onnx_flops
+import tasks
 from export import add_graph
-from pendulum_data import OBS_MEAN, OBS_NAMES, OBS_STD, Segments, collect, normalise
-from train_pendulum import pendulum_spec
+from tasks import Task
+from train_world_model import HELD_OUT_SEED_OFFSET
 from world_model import mlp
-
-HELD_OUT_SEED_OFFSET = 10_000  # train_pendulum.py's held-out set
 REPORTED_STEPS = (0, 1, 3, 10)  # imagined steps quoted in the model card (0: encoded)
 
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--package", type=Path, required=True, help="exported pendulum package to add the decoder to")
+    ap.add_argument("--package", type=Path, required=True, help="exported package (of a task in tasks.py) to add the decoder to")
     ap.add_argument("--seed", type=int, default=0, help="data seed (the world model's) and decoder initialisation")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--segments", type=int, default=3000, help="training segments collected")
@@ -100,9 +100,9 @@ class DecoderData:
     observation is ``obs[target[m]]`` (flat index into ``[N*(T+1)]``).
     """
 
-    def __init__(self, graphs: FrozenGraphs, data: Segments, horizon: int):
+    def __init__(self, graphs: FrozenGraphs, task: Task, data, horizon: int):
         n, t1, o = data.obs.shape
-        self.obs = normalise(data.obs).reshape(n * t1, o)
+        self.obs = task.normalise(data.obs).reshape(n * t1, o)
         self.z_enc = graphs.encode(self.obs)
         z_enc = self.z_enc.reshape(n, t1, -1)
         rows = np.arange(n) * t1
@@ -154,22 +154,25 @@ def train(decoder: torch.nn.Module, data: DecoderData, args: argparse.Namespace)
 
 
 @torch.no_grad()
-def held_out_errors(decoder: torch.nn.Module, data: DecoderData, horizon: int) -> dict:
+def held_out_errors(decoder: torch.nn.Module, task: Task, data: DecoderData, horizon: int) -> dict:
     """Per imagined step k (0: the encoder's own latent), the decoder's error against the
-    real observation in observation units: RMSE and MAE per feature, and the RMSE of the
-    angle ``atan2(sin, cos)`` (wrapped), in rad."""
-    std, mean = OBS_STD.astype(np.float64), OBS_MEAN.astype(np.float64)
+    real observation in observation units: RMSE and MAE per feature, and the RMSE of
+    each angle ``atan2(sin, cos)`` (wrapped), in rad."""
+    std, mean = task.obs_std.astype(np.float64), task.obs_mean.astype(np.float64)
+
+    def angle_rmse(pred: np.ndarray, real: np.ndarray, c: int, s: int) -> float:
+        angle = np.angle(np.exp(1j * (np.arctan2(pred[:, s], pred[:, c]) - np.arctan2(real[:, s], real[:, c]))))
+        return float(f"{math.sqrt((angle**2).mean()):.4g}")
 
     def errors(z: np.ndarray, obs_norm: np.ndarray) -> dict:
         pred = decoder(torch.from_numpy(z)).numpy().astype(np.float64) * std + mean
         real = obs_norm.astype(np.float64) * std + mean
         err = pred - real
-        angle = np.angle(np.exp(1j * (np.arctan2(pred[:, 1], pred[:, 0]) - np.arctan2(real[:, 1], real[:, 0]))))
         return {
             "rows": len(z),
-            "rmse": {n: float(f"{math.sqrt(v):.4g}") for n, v in zip(OBS_NAMES, (err**2).mean(0))},
-            "mae": {n: float(f"{v:.4g}") for n, v in zip(OBS_NAMES, np.abs(err).mean(0))},
-            "angle_rmse_rad": float(f"{math.sqrt((angle**2).mean()):.4g}"),
+            "rmse": {n: float(f"{math.sqrt(v):.4g}") for n, v in zip(task.obs_names, (err**2).mean(0))},
+            "mae": {n: float(f"{v:.4g}") for n, v in zip(task.obs_names, np.abs(err).mean(0))},
+            **{f"{a}_rmse_rad": angle_rmse(pred, real, c, s) for a, (c, s) in task.angles.items()},
         }
 
     by_step = {"0": errors(data.z_enc, data.obs)}
@@ -199,22 +202,23 @@ def main() -> None:
     package = args.package
     with open(package / "manifest.toml", "rb") as fh:
         manifest = tomllib.load(fh)
+    task = tasks.get(manifest["model"]["name"])
     names = [f["name"] for f in manifest["observation"]]
     mean = np.array([f["mean"] for f in manifest["observation"]], dtype=np.float32)
     std = np.array([f["std"] for f in manifest["observation"]], dtype=np.float32)
-    if names != list(OBS_NAMES) or not (np.array_equal(mean, OBS_MEAN) and np.array_equal(std, OBS_STD)):
-        raise SystemExit(f"{package}: its observation normalisation is not pendulum_data.py's")
+    if names != list(task.obs_names) or not (np.array_equal(mean, task.obs_mean) and np.array_equal(std, task.obs_std)):
+        raise SystemExit(f"{package}: its observation normalisation is not the {task.name} task's")
     frozen = {role: sha256(package / manifest["graphs"][role]["file"]) for role in ("encoder", "dynamics")}
     graphs = FrozenGraphs(package, manifest)
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    train_set = collect(args.segments, args.seg_len, seed=args.seed)
-    val_set = collect(args.val_segments, args.seg_len, seed=args.seed + HELD_OUT_SEED_OFFSET)
+    train_set = task.collect(args.segments, args.seg_len, seed=args.seed)
+    val_set = task.collect(args.val_segments, args.seg_len, seed=args.seed + HELD_OUT_SEED_OFFSET)
     timings["collect_s"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
-    train_data = DecoderData(graphs, train_set, args.horizon)
-    val_data = DecoderData(graphs, val_set, args.horizon)
+    train_data = DecoderData(graphs, task, train_set, args.horizon)
+    val_data = DecoderData(graphs, task, val_set, args.horizon)
     timings["latents_s"] = round(time.perf_counter() - t, 1)
     print(
         f"{len(train_data.z_enc)} encoded + {len(train_data.z_img)} imagined training latents, "
@@ -227,13 +231,13 @@ def main() -> None:
     t = time.perf_counter()
     history = train(decoder, train_data, args)
     timings["train_s"] = round(time.perf_counter() - t, 1)
-    held_out = held_out_errors(decoder, val_data, args.horizon)
+    held_out = held_out_errors(decoder, task, val_data, args.horizon)
     for k in REPORTED_STEPS:
         if str(k) in held_out:
             print(f"held-out, {k} imagined steps:", json.dumps(held_out[str(k)]), flush=True)
 
     t = time.perf_counter()
-    spec = pendulum_spec(manifest["model"]["discount"])
+    spec = task.spec(manifest["model"]["discount"])
     check = add_graph(package, "decoder", decoder, spec, {"z": reference_latents(package)}, strict=False)
     timings["export_s"] = round(time.perf_counter() - t, 1)
     if {role: sha256(package / manifest["graphs"][role]["file"]) for role in frozen} != frozen:
