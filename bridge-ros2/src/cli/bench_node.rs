@@ -389,7 +389,7 @@ fn start(
         .arg(recording)
         .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
         .env_remove("ROS_LOCALHOST_ONLY")
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn,rustdds=error,ros2_client=error");
     match args.transport {
         TransportKind::Dds => {
             command.args(["--transport", "dds"]);
