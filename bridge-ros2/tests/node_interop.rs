@@ -254,15 +254,7 @@ fn observation_trigger_bit_identical(wire: Wire) {
     interrupt(&mut node);
     let file = Recording::open(&recording).expect("the recording opens");
     assert_eq!(file.profile(), "ros2");
-    let by_topic = |topic: &str| {
-        let channel = file
-            .channel_by_topic(topic)
-            .unwrap_or_else(|| panic!("no {topic}"));
-        file.messages()
-            .map(|m| m.unwrap())
-            .filter(|m| m.channel == channel.id)
-            .collect::<Vec<_>>()
-    };
+    let by_topic = |topic: &str| file.messages_on(topic).unwrap();
     let recorded: Vec<f64> = by_topic("/effort_controller/commands")
         .iter()
         .map(|m| {
@@ -381,11 +373,10 @@ fn rate_trigger_and_safety_paths(wire: Wire) {
 
     interrupt(&mut node);
     let file = Recording::open(&recording).expect("the recording opens");
-    let channel = file.channel_by_topic("/augur/plan_stats").unwrap().id;
     let cut = file
-        .messages()
-        .map(|m| m.unwrap())
-        .filter(|m| m.channel == channel)
+        .messages_on("/augur/plan_stats")
+        .unwrap()
+        .iter()
         .map(|m| PlanStatsMessage::decode(&m.data).unwrap())
         .filter(|s| s.model_calls > 0 && s.budget_exhausted)
         .count();

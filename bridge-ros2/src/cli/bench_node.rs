@@ -437,35 +437,21 @@ fn start(
 }
 
 fn read_cycles(path: &Path) -> anyhow::Result<Vec<CycleRecord>> {
-    let recording = Recording::open(path)?;
-    let channel = recording
-        .channel_by_topic(CYCLE_TOPIC)
-        .with_context(|| format!("{}: no {CYCLE_TOPIC}", path.display()))?
-        .id;
-    let mut cycles = Vec::new();
-    for message in recording.messages() {
-        let message = message?;
-        if message.channel == channel {
-            cycles.push(CycleRecord::decode(&message.data)?);
-        }
-    }
+    let mut cycles = Recording::open(path)?
+        .messages_on(CYCLE_TOPIC)?
+        .iter()
+        .map(|m| CycleRecord::decode(&m.data))
+        .collect::<Result<Vec<_>, _>>()?;
     cycles.sort_by_key(|c| c.cycle);
     Ok(cycles)
 }
 
 fn read_overruns(path: &Path, skip: usize) -> anyhow::Result<usize> {
-    let recording = Recording::open(path)?;
-    let channel = recording
-        .channel_by_topic(PLAN_STATS_TOPIC)
-        .with_context(|| format!("{}: no {PLAN_STATS_TOPIC}", path.display()))?
-        .id;
-    let mut stats = Vec::new();
-    for message in recording.messages() {
-        let message = message?;
-        if message.channel == channel {
-            stats.push(PlanStatsMessage::decode(&message.data)?);
-        }
-    }
+    let mut stats = Recording::open(path)?
+        .messages_on(PLAN_STATS_TOPIC)?
+        .iter()
+        .map(|m| PlanStatsMessage::decode(&m.data))
+        .collect::<Result<Vec<_>, _>>()?;
     stats.sort_by_key(|s| s.cycle);
     Ok(stats
         .iter()

@@ -98,22 +98,12 @@ pub fn replay_file(path: &Path, model: Option<&Path>) -> anyhow::Result<ReplayRe
         .with_context(|| format!("the parameters recorded in {}", path.display()))?;
     let mut control = build_control(&resolved.params)?;
 
-    let channel = recording
-        .channel_by_topic(CYCLE_TOPIC)
-        .with_context(|| format!("{}: no {CYCLE_TOPIC} channel", path.display()))?
-        .id;
     let mut records = Vec::new();
-    for message in recording.messages() {
-        let message = message?;
-        if message.channel == channel {
-            records.push(CycleRecord::decode(&message.data).with_context(|| {
-                format!(
-                    "{}: {CYCLE_TOPIC} message {}",
-                    path.display(),
-                    records.len()
-                )
-            })?);
-        }
+    for (index, message) in recording.messages_on(CYCLE_TOPIC)?.iter().enumerate() {
+        records.push(
+            CycleRecord::decode(&message.data)
+                .with_context(|| format!("{}: {CYCLE_TOPIC} message {index}", path.display()))?,
+        );
     }
     records.sort_by_key(|record| record.cycle);
     Ok(replay(

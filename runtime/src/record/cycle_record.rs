@@ -18,7 +18,8 @@ pub const CYCLE_SCHEMA: Schema = Schema {
     definition: CYCLE_DEFINITION,
 };
 
-const CYCLE_DEFINITION: &str = "\
+const CYCLE_DEFINITION: &str = with_time_definition!(
+    "\
 # One control cycle of Augur as the control loop saw it: enough to run it again.
 
 builtin_interfaces/Time stamp  # when the cycle started
@@ -37,17 +38,8 @@ uint64 start_lateness_ns       # how late the cycle started against its schedule
 uint64 trigger_wait_ns         # trigger sample received -> cycle start (observation trigger)
 uint64 compute_ns              # cycle start -> command ready (encode, plan, safety)
 
-================================================================================
-MSG: builtin_interfaces/msg/Time
-# This message communicates ROS Time defined here:
-# https://design.ros2.org/articles/clock_and_time.html
-
-# The seconds component, valid over all int32 values.
-int32 sec
-
-# The nanoseconds component, valid in the range [0, 1e9).
-uint32 nanosec
-";
+"
+);
 
 /// CDR little-endian encapsulation header (`CDR_LE`, options 0).
 const CDR_LE: [u8; 4] = [0x00, 0x01, 0x00, 0x00];

@@ -18,6 +18,9 @@ pub enum RecordError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The recording has no channel on the topic asked for.
+    #[error("{path} has no channel on {topic}")]
+    NoChannel { path: PathBuf, topic: String },
     /// The file does not start with the MCAP magic bytes.
     #[error("{path} is not an MCAP file: it does not start with the MCAP magic bytes")]
     NotMcap { path: PathBuf },

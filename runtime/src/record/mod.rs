@@ -12,6 +12,17 @@
 //! so is `augur_msgs/msg/Cycle` ([`CycleRecord`]), what `augur replay` re-runs.
 //! [`RecorderThread`] moves the file writing off the control loop.
 
+/// Appends `builtin_interfaces/msg/Time`, which Augur's own messages use for their
+/// stamp, to a `ros2msg` definition (the dependency section rosbag2 writes).
+macro_rules! with_time_definition {
+    ($definition:literal) => {
+        concat!(
+            $definition,
+            "================================================================================\nMSG: builtin_interfaces/msg/Time\n# This message communicates ROS Time defined here:\n# https://design.ros2.org/articles/clock_and_time.html\n\n# The seconds component, valid over all int32 values.\nint32 sec\n\n# The nanoseconds component, valid in the range [0, 1e9).\nuint32 nanosec\n"
+        )
+    };
+}
+
 mod cycle_record;
 mod error;
 mod plan_stats;

@@ -13,7 +13,8 @@ pub const PLAN_STATS_SCHEMA: Schema = Schema {
     definition: PLAN_STATS_DEFINITION,
 };
 
-const PLAN_STATS_DEFINITION: &str = "\
+const PLAN_STATS_DEFINITION: &str = with_time_definition!(
+    "\
 # Statistics of one control cycle of Augur's planner.
 
 uint8 SAFETY_NOMINAL=0      # the planned action was sent as planned
@@ -35,17 +36,8 @@ bool budget_exhausted          # the budget stopped the search
 bool deadline_missed           # the cycle overran its period
 uint8 safety_state             # one of SAFETY_*
 
-================================================================================
-MSG: builtin_interfaces/msg/Time
-# This message communicates ROS Time defined here:
-# https://design.ros2.org/articles/clock_and_time.html
-
-# The seconds component, valid over all int32 values.
-int32 sec
-
-# The nanoseconds component, valid in the range [0, 1e9).
-uint32 nanosec
-";
+"
+);
 
 /// `safety_state`: the planned action was sent as planned.
 pub const SAFETY_NOMINAL: u8 = 0;

@@ -218,6 +218,27 @@ impl Recording {
     }
 }
 
+impl Recording {
+    /// The messages on `topic`, in log-time order.
+    pub fn messages_on(&self, topic: &str) -> Result<Vec<RecordedMessage>, RecordError> {
+        let channel = self
+            .channel_by_topic(topic)
+            .ok_or_else(|| RecordError::NoChannel {
+                path: self.path.clone(),
+                topic: topic.to_string(),
+            })?
+            .id;
+        let mut messages = Vec::new();
+        for message in self.messages() {
+            let message = message?;
+            if message.channel == channel {
+                messages.push(message);
+            }
+        }
+        Ok(messages)
+    }
+}
+
 /// Iterator over a [`Recording`]'s messages; see [`Recording::messages`]. It stops
 /// after the first error.
 pub struct Messages<'a> {
