@@ -29,6 +29,7 @@ fn dynamics(c: &mut Criterion) {
             batch_sizes: vec![batch],
             encoder_batch_sizes: vec![1],
             threads: 1,
+            ..PrepareOptions::default()
         };
         let mut model = TractWorldModel::load(&package(name), &options).expect("package loads");
         let dims = model.dims();

@@ -37,6 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch_sizes: vec![batch],
         encoder_batch_sizes: vec![1],
         threads: 1,
+        ..PrepareOptions::default()
     };
     let mut model = TractWorldModel::load(&dir, &options)?;
     let d = model.dims();
