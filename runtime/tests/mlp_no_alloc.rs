@@ -56,7 +56,9 @@ struct Buffers {
 fn every_graph(model: &mut TractWorldModel, b: &mut Buffers, n: usize) {
     let d = model.dims();
     let (o, l, a) = (d.obs_dim, d.latent_dim, d.action_dim);
-    model.encode(&b.obs[..n * o], &mut b.z[..n * l]).expect("encode");
+    model
+        .encode(&b.obs[..n * o], &mut b.z[..n * l])
+        .expect("encode");
     model
         .step(
             &b.z[..n * l],
@@ -66,7 +68,9 @@ fn every_graph(model: &mut TractWorldModel, b: &mut Buffers, n: usize) {
         )
         .expect("step");
     if model.has_value() {
-        model.value(&b.z[..n * l], &mut b.value[..n]).expect("value");
+        model
+            .value(&b.z[..n * l], &mut b.value[..n])
+            .expect("value");
     }
     if model.has_policy() {
         model

@@ -50,6 +50,45 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
+/// Σ f(x) with 16 independent partial sums (a strict left-to-right float sum does not
+/// vectorise and is bound by the add latency). Fixed order, so deterministic.
+#[inline(always)]
+fn sum_by(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let chunks = xs.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += f(*x);
+        }
+    }
+    let mut total = tail.iter().map(|x| f(*x)).sum::<f32>();
+    for half in [8, 4, 2, 1] {
+        for i in 0..half {
+            acc[i] += acc[i + half];
+        }
+    }
+    total += acc[0];
+    total
+}
+
+/// max over `xs` with 16 lanes (see [`sum_by`]).
+#[inline(always)]
+fn max_of(xs: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 16];
+    let chunks = xs.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a = a.max(*x);
+        }
+    }
+    acc.iter()
+        .chain(tail)
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max)
+}
+
 /// Declares `pub fn $name(args)` that runs `$body` compiled for AVX2+FMA when the CPU
 /// has them, else for the baseline target. The body must be `#[inline(always)]`-only code.
 macro_rules! dispatched {
@@ -163,8 +202,8 @@ dispatched! {
     fn layer_norm(x: &[f32], scale: &[f32], bias: &[f32], epsilon: f32, mish_after: bool, out: &mut [f32]) {
         let c = scale.len();
         for (xs, ys) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
-            let mean = xs.iter().sum::<f32>() / c as f32;
-            let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / c as f32;
+            let mean = sum_by(xs, |v| v) / c as f32;
+            let var = sum_by(xs, |v| (v - mean) * (v - mean)) / c as f32;
             let inv = 1.0 / (var + epsilon).sqrt();
             let lanes = xs.iter().zip(ys.iter_mut()).zip(scale.iter().zip(bias));
             if mish_after {
@@ -180,9 +219,9 @@ dispatched! {
     /// Softmax of each `group`-wide run of `x` into `out`. Allocation: none. Time: O(len).
     fn softmax(x: &[f32], group: usize, out: &mut [f32]) {
         for (xs, ys) in x.chunks_exact(group).zip(out.chunks_exact_mut(group)) {
-            let max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let max = max_of(xs);
             xs.iter().zip(ys.iter_mut()).for_each(|(x, y)| *y = exp(x - max));
-            let scale = 1.0 / ys.iter().sum::<f32>();
+            let scale = 1.0 / sum_by(ys, |y| y);
             ys.iter_mut().for_each(|y| *y *= scale);
         }
     }
