@@ -28,6 +28,7 @@ fn load(name: &str) -> TractWorldModel {
         batch_sizes: BATCH_SIZES.to_vec(),
         encoder_batch_sizes: vec![1],
         threads: 1,
+        ..PrepareOptions::default()
     };
     TractWorldModel::load(&dir, &options).expect("package loads")
 }

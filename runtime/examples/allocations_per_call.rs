@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use augur_planner::WorldModel;
-use augur_runtime::model::{PrepareOptions, TractWorldModel};
+use augur_runtime::model::{Executor, PrepareOptions, TractWorldModel};
 
 struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -37,6 +37,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch_sizes: vec![batch],
         encoder_batch_sizes: vec![1],
         threads: 1,
+        // tract's count; the MLP executor's (0) is asserted by tests/mlp_no_alloc.rs.
+        executor: Executor::Tract,
     };
     let mut model = TractWorldModel::load(&dir, &options)?;
     let d = model.dims();

@@ -56,6 +56,7 @@ fn assert_reproduces_reference(dir: &Path, use_compiled: bool) {
         batch_sizes: vec![1, 16],
         encoder_batch_sizes: vec![1, 16],
         threads: 1,
+        ..PrepareOptions::default()
     };
     let mut model = TractWorldModel::from_package(&package, &options).expect("model prepares");
     let errors = compare(&mut model, &reference, &dir.join(&info.file)).expect("reference runs");
@@ -127,6 +128,7 @@ fn pendulum_decoder_recovers_encoded_and_one_step_predicted_observations() {
         batch_sizes: vec![8],
         encoder_batch_sizes: vec![8],
         threads: 1,
+        ..PrepareOptions::default()
     };
     let mut model = TractWorldModel::load(&package("pendulum"), &options).expect("loads");
     assert!(
@@ -188,6 +190,7 @@ fn a_short_batch_is_padded_and_matches_the_same_rows_of_a_full_batch() {
         batch_sizes: vec![8],
         encoder_batch_sizes: vec![8],
         threads: 1,
+        ..PrepareOptions::default()
     };
     let mut model = TractWorldModel::load(&package("pendulum"), &options).expect("loads");
     let dims = model.dims();

@@ -68,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         batch_sizes: vec![args.batch],
         encoder_batch_sizes: vec![args.batch],
         threads: args.threads,
+        ..PrepareOptions::default()
     };
     let mut model = TractWorldModel::from_package(&package, &options)?;
     let cold_start = start.elapsed();

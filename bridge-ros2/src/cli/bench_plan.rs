@@ -199,6 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             batch_sizes: BATCH_SIZES.to_vec(),
             encoder_batch_sizes: vec![1],
             threads,
+            ..PrepareOptions::default()
         };
         Ok(TractWorldModel::load(&args.package, &options)?)
     };

@@ -84,6 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         batch_sizes: vec![64],
         encoder_batch_sizes: vec![64],
         threads: 1,
+        ..PrepareOptions::default()
     };
     let mut model = TractWorldModel::from_package(&package, &options)?;
     let path = package.dir.join(&reference_info.file);

@@ -296,6 +296,7 @@ pub fn build_control(
         batch_sizes: vec![1, 64, 256, 512],
         encoder_batch_sizes: vec![1, 16],
         threads: params.threads,
+        ..PrepareOptions::default()
     };
     let model = TractWorldModel::load(&params.model, &options)
         .with_context(|| format!("loading model package {}", params.model.display()))?;

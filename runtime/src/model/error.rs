@@ -76,6 +76,16 @@ pub enum PackageError {
         /// tract's message chain.
         message: String,
     },
+    /// The MLP executor does not support a graph (it uses an op or shape outside its set).
+    #[error("{path}: the `{graph}` graph is not supported by the MLP executor: {message}")]
+    Unsupported {
+        /// Role of the graph.
+        graph: &'static str,
+        /// The ONNX file.
+        path: PathBuf,
+        /// The first thing it does not support.
+        message: String,
+    },
     /// `reference.json` is unreadable or does not match the manifest.
     #[error("{path}: {message}")]
     Reference {

@@ -3,6 +3,7 @@
 pub mod error;
 pub mod graph;
 pub mod manifest;
+pub mod mlp;
 pub mod package;
 pub mod peak;
 pub mod reference;
@@ -12,4 +13,4 @@ pub mod world_model;
 pub use error::PackageError;
 pub use manifest::{GraphRole, Manifest};
 pub use package::{GraphSource, ModelPackage};
-pub use world_model::{PrepareOptions, TractWorldModel};
+pub use world_model::{Executor, PrepareOptions, TractWorldModel};

@@ -1,9 +1,14 @@
-//! The world model executed by tract, behind the planner's [`WorldModel`] trait.
+//! The world model over tract, behind the planner's [`WorldModel`] trait.
 //!
-//! Each graph is specialised once per prepared batch size (batch fixed, optimised,
-//! planned). A call with `n` rows runs the smallest prepared batch `>= n`; the
-//! input tensors are allocated once and refilled in place, and only the first `n`
-//! output rows are copied out.
+//! tract loads and checks every graph. Each graph then runs on one of two executors:
+//! - the allocation-free MLP executor ([`super::mlp`]), lowered once for the largest
+//!   prepared batch; a call with `n` rows computes exactly `n` rows;
+//! - tract itself, specialised once per prepared batch size (batch fixed, optimised,
+//!   planned); a call with `n` rows runs the smallest prepared batch `>= n`, and only
+//!   the first `n` output rows are copied out. tract allocates per call.
+//!
+//! [`Executor::Auto`] picks the MLP executor where it supports the graph and logs why
+//! not where it does not.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +22,7 @@ use tract_onnx::tract_core::runtime::RunOptions;
 use super::error::PackageError;
 use super::graph::CheckedGraph;
 use super::manifest::{GraphRole, Manifest};
+use super::mlp::MlpGraph;
 use super::package::ModelPackage;
 
 /// How to prepare a package for execution.
@@ -28,6 +34,21 @@ pub struct PrepareOptions {
     pub encoder_batch_sizes: Vec<usize>,
     /// Threads for tract's matrix products (1: run on the caller's thread only).
     pub threads: usize,
+    /// Which executor runs the graphs.
+    pub executor: Executor,
+}
+
+/// Which engine runs a package's graphs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Executor {
+    /// The allocation-free MLP executor for every graph it supports (on one thread:
+    /// with `threads > 1`, tract), tract for the others; each choice is logged.
+    #[default]
+    Auto,
+    /// tract for every graph.
+    Tract,
+    /// The MLP executor for every graph; preparing fails on a graph it does not support.
+    Mlp,
 }
 
 impl Default for PrepareOptions {
@@ -36,6 +57,7 @@ impl Default for PrepareOptions {
             batch_sizes: vec![1, 512],
             encoder_batch_sizes: vec![1],
             threads: 1,
+            executor: Executor::Auto,
         }
     }
 }
@@ -49,7 +71,6 @@ struct BatchPlan {
     /// Input tensors `[batch, width]`, refilled in place before each call.
     inputs: Vec<Arc<Tensor>>,
     input_widths: Vec<usize>,
-    output_widths: Vec<usize>,
 }
 
 impl std::fmt::Debug for BatchPlan {
@@ -60,15 +81,118 @@ impl std::fmt::Debug for BatchPlan {
     }
 }
 
-/// One graph's plans, smallest batch first.
+/// One graph, prepared for one executor.
 #[derive(Debug)]
 pub struct PreparedGraph {
     role: GraphRole,
-    plans: Vec<BatchPlan>,
+    /// Prepared batch sizes, ascending.
+    sizes: Vec<usize>,
+    input_widths: Vec<usize>,
+    output_widths: Vec<usize>,
+    engine: Engine,
+}
+
+#[derive(Debug)]
+enum Engine {
+    /// tract plans, smallest batch first.
+    Tract(Vec<BatchPlan>),
+    /// The MLP executor, lowered for the largest batch.
+    Mlp(Box<MlpGraph>),
 }
 
 impl PreparedGraph {
-    /// Fixes the batch of `graph` to each of `batch_sizes`, optimises and plans it.
+    /// Prepares `graph` for `executor`: the MLP executor lowered from `onnx` (the
+    /// graph's ONNX file) where chosen and supported, else tract.
+    pub fn prepare_with(
+        graph: &CheckedGraph,
+        onnx: &Path,
+        batch_sizes: &[usize],
+        threads: usize,
+        executor: Executor,
+    ) -> Result<PreparedGraph, PackageError> {
+        let tract = || Self::prepare(graph, batch_sizes, threads);
+        let name = graph.role.name();
+        match executor {
+            Executor::Tract => tract(),
+            Executor::Auto if threads > 1 => {
+                tracing::info!(
+                    graph = name,
+                    threads,
+                    "tract executor: the MLP executor runs on one thread"
+                );
+                tract()
+            }
+            Executor::Auto | Executor::Mlp => match Self::prepare_mlp(graph, onnx, batch_sizes) {
+                Ok(prepared) => {
+                    tracing::info!(graph = name, "MLP executor");
+                    Ok(prepared)
+                }
+                Err(PackageError::Unsupported { message, .. }) if executor == Executor::Auto => {
+                    tracing::info!(graph = name, reason = %message, "tract executor: the MLP executor does not support this graph");
+                    tract()
+                }
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Lowers the ONNX graph for the MLP executor at the largest of `batch_sizes`.
+    pub fn prepare_mlp(
+        graph: &CheckedGraph,
+        onnx: &Path,
+        batch_sizes: &[usize],
+    ) -> Result<PreparedGraph, PackageError> {
+        let sizes = batch_sizes_sorted(batch_sizes)?;
+        let (input_widths, output_widths) = io_widths(graph)?;
+        let model = &graph.model;
+        let names = |outlets: TractResult<&[OutletId]>, input: bool| -> Vec<String> {
+            outlets
+                .map(|o| o.to_vec())
+                .unwrap_or_default()
+                .iter()
+                .map(|o| {
+                    if input {
+                        model.node(o.node).name.clone()
+                    } else {
+                        model
+                            .outlet_label(*o)
+                            .unwrap_or(&model.node(o.node).name)
+                            .to_string()
+                    }
+                })
+                .collect()
+        };
+        let input_names = names(model.input_outlets(), true);
+        let output_names = names(model.output_outlets(), false);
+        let bind = |names: &[String], widths: &[usize]| -> Vec<(String, usize)> {
+            names.iter().cloned().zip(widths.iter().copied()).collect()
+        };
+        let inputs = bind(&input_names, &input_widths);
+        let outputs = bind(&output_names, &output_widths);
+        fn as_refs(v: &[(String, usize)]) -> Vec<(&str, usize)> {
+            v.iter().map(|(n, w)| (n.as_str(), *w)).collect()
+        }
+        let max = *sizes
+            .last()
+            .expect("batch_sizes_sorted refuses an empty list");
+        let mlp =
+            MlpGraph::from_onnx(onnx, &as_refs(&inputs), &as_refs(&outputs), max).map_err(|e| {
+                PackageError::Unsupported {
+                    graph: graph.role.name(),
+                    path: onnx.to_path_buf(),
+                    message: e.0,
+                }
+            })?;
+        Ok(PreparedGraph {
+            role: graph.role,
+            sizes,
+            input_widths,
+            output_widths,
+            engine: Engine::Mlp(Box::new(mlp)),
+        })
+    }
+
+    /// Fixes the batch of `graph` to each of `batch_sizes`, optimises and plans it with tract.
     pub fn prepare(
         graph: &CheckedGraph,
         batch_sizes: &[usize],
@@ -79,23 +203,9 @@ impl PreparedGraph {
             path: graph.path.clone(),
             message: format!("{e:#}"),
         };
-        let mut sizes = batch_sizes.to_vec();
-        sizes.sort_unstable();
-        sizes.dedup();
-        if sizes.is_empty() || sizes[0] == 0 {
-            return Err(PackageError::BatchSizes(batch_sizes.to_vec()));
-        }
+        let sizes = batch_sizes_sorted(batch_sizes)?;
         let model = &graph.model;
-        let widths = |outlets: &[OutletId]| -> TractResult<Vec<usize>> {
-            outlets
-                .iter()
-                .map(|o| Ok(model.outlet_fact(*o)?.shape[1].to_i64()? as usize))
-                .collect()
-        };
-        let input_widths =
-            widths(model.input_outlets().map_err(prepare_err)?).map_err(prepare_err)?;
-        let output_widths =
-            widths(model.output_outlets().map_err(prepare_err)?).map_err(prepare_err)?;
+        let (input_widths, output_widths) = io_widths(graph)?;
         // Every symbol in the graph is the batch (the loader checked that the only
         // symbolic dims are the leading ones of rank-2 I/O).
         let symbols: Vec<Symbol> = model
@@ -143,26 +253,37 @@ impl PreparedGraph {
                 state,
                 inputs,
                 input_widths: input_widths.clone(),
-                output_widths: output_widths.clone(),
             });
         }
         Ok(PreparedGraph {
             role: graph.role,
-            plans,
+            sizes,
+            input_widths,
+            output_widths,
+            engine: Engine::Tract(plans),
         })
     }
 
     /// Largest prepared batch.
     pub fn max_batch(&self) -> usize {
-        self.plans.last().map_or(0, |p| p.batch)
+        self.sizes.last().copied().unwrap_or(0)
     }
 
-    /// Floating-point operations of one call at the prepared `batch` (2 per multiply-add).
+    /// Floating-point operations of one call at the prepared `batch` (2 per multiply-add):
+    /// tract's count of its optimised graph, or the MLP executor's matrix products.
     pub fn flops(&self, batch: usize) -> Option<u64> {
-        self.plans
-            .iter()
-            .find(|p| p.batch == batch)
-            .map(|p| p.flops)
+        match &self.engine {
+            Engine::Tract(plans) => plans.iter().find(|p| p.batch == batch).map(|p| p.flops),
+            Engine::Mlp(mlp) => self
+                .sizes
+                .contains(&batch)
+                .then(|| mlp.flops_per_row() * batch as u64),
+        }
+    }
+
+    /// Whether the MLP executor runs this graph (else tract).
+    pub fn uses_mlp_executor(&self) -> bool {
+        matches!(self.engine, Engine::Mlp(_))
     }
 
     /// Role of the graph.
@@ -172,42 +293,78 @@ impl PreparedGraph {
 
     /// Prepared batch sizes, ascending.
     pub fn batch_sizes(&self) -> impl Iterator<Item = usize> + '_ {
-        self.plans.iter().map(|p| p.batch)
+        self.sizes.iter().copied()
     }
 
     /// Runs `n` rows (`n` read from the first input). Inputs and outputs are in role order.
     ///
-    /// Allocation: tract allocates the intermediate and output tensors of each op;
-    /// Augur's own inputs are reused. Time: one optimised-plan run at the smallest
-    /// prepared batch `>= n`.
+    /// Allocation: none on the MLP executor; on tract, tract allocates the intermediate
+    /// and output tensors of each op (Augur's own inputs are reused). Time: `n` rows on
+    /// the MLP executor; one optimised-plan run at the smallest prepared batch `>= n`
+    /// on tract.
     pub fn run<const I: usize, const O: usize>(
         &mut self,
         inputs: [(&'static str, &[f32]); I],
-        outputs: [(&'static str, &mut [f32]); O],
+        mut outputs: [(&'static str, &mut [f32]); O],
     ) -> Result<usize, ModelError> {
         let graph = self.role.name();
-        let first = &self.plans[0];
-        let n = rows(graph, inputs[0].0, inputs[0].1.len(), first.input_widths[0])?;
+        let n = rows(graph, inputs[0].0, inputs[0].1.len(), self.input_widths[0])?;
         let max = self.max_batch();
-        let plan =
-            self.plans
-                .iter_mut()
-                .find(|p| p.batch >= n)
-                .ok_or(ModelError::BatchTooLarge {
-                    graph,
-                    requested: n,
-                    max,
-                })?;
-        for (ix, (tensor, data)) in inputs.iter().enumerate() {
-            let expected = n * plan.input_widths[ix];
-            if data.len() != expected {
-                return Err(ModelError::BadBuffer {
-                    graph,
-                    tensor,
-                    len: data.len(),
-                    expected,
-                });
+        if n > max {
+            return Err(ModelError::BatchTooLarge {
+                graph,
+                requested: n,
+                max,
+            });
+        }
+        let sides = [
+            (
+                &self.input_widths,
+                inputs
+                    .iter()
+                    .map(|(t, d)| (*t, d.len()))
+                    .collect::<TVec<_>>(),
+            ),
+            (
+                &self.output_widths,
+                outputs
+                    .iter()
+                    .map(|(t, d)| (*t, d.len()))
+                    .collect::<TVec<_>>(),
+            ),
+        ];
+        for (widths, buffers) in sides {
+            for ((tensor, len), width) in buffers.into_iter().zip(widths) {
+                if len != n * width {
+                    return Err(ModelError::BadBuffer {
+                        graph,
+                        tensor,
+                        len,
+                        expected: n * width,
+                    });
+                }
             }
+        }
+        let plans = match &mut self.engine {
+            Engine::Mlp(mlp) => {
+                let ins: [&[f32]; I] = inputs.map(|(_, d)| d);
+                let mut outs: [&mut [f32]; O] = outputs.each_mut().map(|(_, d)| &mut **d);
+                mlp.run(n, &ins, &mut outs)
+                    .map_err(|e| inference(graph, e))?;
+                return Ok(n);
+            }
+            Engine::Tract(plans) => plans,
+        };
+        let plan = plans
+            .iter_mut()
+            .find(|p| p.batch >= n)
+            .ok_or(ModelError::BatchTooLarge {
+                graph,
+                requested: n,
+                max,
+            })?;
+        for (ix, (_, data)) in inputs.iter().enumerate() {
+            let expected = n * plan.input_widths[ix];
             // The plan drops its references at the end of every run, so this is the
             // only owner here; `get_mut` failing would mean tract kept an input alive.
             let slot = Arc::get_mut(&mut plan.inputs[ix])
@@ -219,17 +376,6 @@ impl PreparedGraph {
                 .as_slice_mut::<f32>()
                 .map_err(|e| inference(graph, e))?;
             view[..expected].copy_from_slice(data);
-        }
-        for (ix, (tensor, data)) in outputs.iter().enumerate() {
-            let expected = n * plan.output_widths[ix];
-            if data.len() != expected {
-                return Err(ModelError::BadBuffer {
-                    graph,
-                    tensor,
-                    len: data.len(),
-                    expected,
-                });
-            }
         }
         let feed: TVec<TValue> = plan
             .inputs
@@ -245,6 +391,37 @@ impl PreparedGraph {
         }
         Ok(n)
     }
+}
+
+/// `batch_sizes` ascending without duplicates; refuses an empty list or a zero.
+fn batch_sizes_sorted(batch_sizes: &[usize]) -> Result<Vec<usize>, PackageError> {
+    let mut sizes = batch_sizes.to_vec();
+    sizes.sort_unstable();
+    sizes.dedup();
+    if sizes.is_empty() || sizes[0] == 0 {
+        return Err(PackageError::BatchSizes(batch_sizes.to_vec()));
+    }
+    Ok(sizes)
+}
+
+/// Widths of a checked graph's `[B, width]` inputs and outputs, in role order.
+fn io_widths(graph: &CheckedGraph) -> Result<(Vec<usize>, Vec<usize>), PackageError> {
+    let model = &graph.model;
+    let widths = |outlets: TractResult<&[OutletId]>| -> TractResult<Vec<usize>> {
+        outlets?
+            .iter()
+            .map(|o| Ok(model.outlet_fact(*o)?.shape[1].to_i64()? as usize))
+            .collect()
+    };
+    let err = |e: TractError| PackageError::Prepare {
+        graph: graph.role.name(),
+        path: graph.path.clone(),
+        message: format!("{e:#}"),
+    };
+    Ok((
+        widths(model.input_outlets()).map_err(err)?,
+        widths(model.output_outlets()).map_err(err)?,
+    ))
 }
 
 /// Counts 2 FLOPs per multiply-add, plus divisions, over every node of a fixed-batch graph.
@@ -303,9 +480,19 @@ impl TractWorldModel {
     ) -> Result<TractWorldModel, PackageError> {
         let prepare =
             |role: GraphRole, sizes: &[usize]| -> Result<Option<PreparedGraph>, PackageError> {
+                let onnx = |spec: &super::manifest::GraphSpec| package.dir.join(&spec.file);
                 package
                     .graph(role)
-                    .map(|g| PreparedGraph::prepare(g, sizes, options.threads))
+                    .zip(package.manifest.graphs.get(role))
+                    .map(|(g, spec)| {
+                        PreparedGraph::prepare_with(
+                            g,
+                            &onnx(spec),
+                            sizes,
+                            options.threads,
+                            options.executor,
+                        )
+                    })
                     .transpose()
             };
         let manifest = package.manifest.clone();

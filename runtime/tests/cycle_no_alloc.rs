@@ -1,0 +1,126 @@
+//! The steady-state control cycle allocates nothing: a counting global allocator sees
+//! zero allocations on the control thread across whole cycles (normalise, encode,
+//! prediction monitor, plan, safety, decode of the predicted path) of the shipped
+//! pendulum model, for both planners, with fresh and repeated observations, a stale
+//! gap and a non-finite observation in between.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::Path;
+
+use augur_planner::{
+    ActionConfig, AnyPlanner, Budget, MppiConfig, PlannerConfig, TreeConfig, WorldModel,
+};
+use augur_runtime::control::{ControlLoop, CycleConfig, CycleInput, Fault, FaultSet};
+use augur_runtime::model::{PrepareOptions, TractWorldModel};
+
+struct Counting;
+
+thread_local! {
+    /// Allocations on this thread while counting is on (`None`: off).
+    static COUNT: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // `try_with`: the slot may be gone during thread teardown.
+        let _ = COUNT.try_with(|c| c.set(c.get().map(|n| n + 1)));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = COUNT.try_with(|c| c.set(c.get().map(|n| n + 1)));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn control(planner: PlannerConfig) -> ControlLoop<TractWorldModel, AnyPlanner> {
+    let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pendulum");
+    // The batch sizes the node prepares (bridge-ros2 `build_control`).
+    let options = PrepareOptions {
+        batch_sizes: vec![1, 64, 256, 512],
+        encoder_batch_sizes: vec![1, 16],
+        ..PrepareOptions::default()
+    };
+    let model = TractWorldModel::load(&package, &options).unwrap();
+    let manifest = model.manifest().clone();
+    let action = ActionConfig::new(vec![-2.0], vec![2.0]).with_smoothing(0.2);
+    let planner = AnyPlanner::new(planner, action, model.dims()).unwrap();
+    ControlLoop::new(
+        model,
+        planner,
+        CycleConfig {
+            safe_action: vec![0.0],
+            obs_mean: manifest.observation.iter().map(|f| f.mean).collect(),
+            obs_std: manifest.observation.iter().map(|f| f.std).collect(),
+            prediction_error_threshold: Some(10.0),
+        },
+    )
+    .unwrap()
+}
+
+/// The observation at step `k` of a swinging pendulum, with a stale gap at 17..19 and
+/// a NaN at 23.
+fn input(k: usize, obs: &mut [f32; 3]) -> (Option<&[f32]>, FaultSet) {
+    let theta = 2.5 - 0.09 * k as f32;
+    *obs = [
+        theta.cos(),
+        theta.sin(),
+        if k == 23 { f32::NAN } else { -1.1 },
+    ];
+    if (17..19).contains(&(k % 40)) {
+        (None, FaultSet::EMPTY.with(Fault::StaleObservation))
+    } else {
+        (Some(&obs[..]), FaultSet::EMPTY)
+    }
+}
+
+fn allocations_in_steady_state(planner: PlannerConfig) -> (u64, u64) {
+    let mut c = control(planner);
+    let mut obs = [0.0f32; 3];
+    let mut planned = 0;
+    let mut run = |c: &mut ControlLoop<TractWorldModel, AnyPlanner>, k: usize| {
+        let (observation, timing) = input(k, &mut obs);
+        let out = c.cycle(&CycleInput {
+            observation,
+            fresh: k % 5 != 0,
+            timing_faults: timing,
+            budget: Budget::transitions(2048),
+        });
+        out.planned as u64
+    };
+    // Warm-up: every path once (first plans, gap, NaN, recovery).
+    for k in 0..40 {
+        run(&mut c, k);
+    }
+    COUNT.with(|n| n.set(Some(0)));
+    for k in 40..120 {
+        planned += run(&mut c, k);
+    }
+    (COUNT.with(|n| n.replace(None)).unwrap_or(0), planned)
+}
+
+#[test]
+fn tree_search_cycles_allocate_nothing_in_steady_state() {
+    let (allocations, planned) = allocations_in_steady_state(PlannerConfig::Tree(TreeConfig {
+        discount: 0.975,
+        ..TreeConfig::default()
+    }));
+    assert!(planned >= 70, "only {planned} cycles planned");
+    assert_eq!(allocations, 0, "allocations over 80 control cycles");
+}
+
+#[test]
+fn mppi_cycles_allocate_nothing_in_steady_state() {
+    let (allocations, planned) = allocations_in_steady_state(PlannerConfig::Mppi(MppiConfig {
+        discount: 0.975,
+        ..MppiConfig::tdmpc2()
+    }));
+    assert!(planned >= 70, "only {planned} cycles planned");
+    assert_eq!(allocations, 0, "allocations over 80 control cycles");
+}
