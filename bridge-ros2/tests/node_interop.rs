@@ -384,3 +384,69 @@ fn rate_trigger_and_safety_paths(wire: Wire) {
     assert_replay_identical(&recording);
     let _ = std::fs::remove_file(&recording);
 }
+
+#[test]
+fn use_sim_time_runs_the_rate_trigger_on_clock_time() {
+    // 20 Hz of simulated time, while /clock advances 50 ms every 100 ms of wall time:
+    // one cycle per tick (10 Hz on the wall clock), none while the clock is paused,
+    // and a jump back restarts the schedule and is counted.
+    let wire = Wire::dds(2);
+    let _node = augur_recording(
+        wire,
+        "rate",
+        &[
+            "-p",
+            "use_sim_time:=true",
+            "-p",
+            "diagnostics_period:=0.25",
+            "-p",
+            "sensor_timeout:=0.5",
+        ],
+        None,
+    );
+    let ticks = 30;
+    let plan = json!({
+        "start_s": 100, "ticks": ticks, "tick_sim_ms": 50, "tick_wall_ms": 100,
+        "pause_s": 1.0, "jump_to_s": 10
+    });
+    let robot = peer(wire, "sim_clock", &plan);
+    let lines = robot.json_lines();
+    let start = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["phase"] == name)
+            .and_then(|l| l["start"].as_f64())
+            .unwrap_or_else(|| panic!("no phase {name}: {lines:?}"))
+    };
+    let (run, pause, jumped, end) = (start("run"), start("pause"), start("jumped"), start("end"));
+    let commands_between = |from: f64, to: f64| {
+        lines
+            .iter()
+            .filter_map(|l| l["at"].as_f64().filter(|_| l.get("command").is_some()))
+            .filter(|at| *at >= from && *at < to)
+            .count()
+    };
+    // One command per tick (the first tick starts the schedule), not one per 50 ms of
+    // wall time (which would be about twice as many).
+    let during_run = commands_between(run, pause);
+    assert!(
+        (ticks - 3..=ticks + 1).contains(&during_run),
+        "{during_run} commands for {ticks} ticks"
+    );
+    // Paused clock: nothing after the last tick's command.
+    assert!(
+        commands_between(pause + 0.2, jumped) == 0,
+        "commands while paused"
+    );
+    let after_jump = commands_between(jumped, end + 0.2);
+    assert!(
+        (ticks - 3..=ticks + 1).contains(&after_jump),
+        "{after_jump} commands after the jump"
+    );
+    let last = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.get("diagnostics"))
+        .expect("no /diagnostics received");
+    assert_eq!(last["clock_jumps"], "1", "{last}");
+}

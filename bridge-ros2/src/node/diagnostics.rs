@@ -19,6 +19,7 @@ pub fn array(d: &Diagnostics, rate_hz: f64, params: &NodeParams, stamp: Time) ->
         kv("cycles", d.cycles.to_string()),
         kv("safe_cycles", d.safe_cycles.to_string()),
         kv("deadline_misses", d.deadline_misses.to_string()),
+        kv("clock_jumps", d.clock_jumps.to_string()),
         kv(
             "consecutive_deadline_misses",
             d.consecutive_misses.to_string(),

@@ -156,12 +156,17 @@ impl Node {
         }
         if params.use_sim_time {
             let clock = clock.clone();
+            let shared = shared.clone();
             subscriptions.push(transport.subscribe::<Clock, _>(
                 &topics.clock,
                 &TopicQos::CLOCK,
                 move |message, _| {
                     if let Ok(message) = message {
-                        *clock.latest.lock().unwrap() = Some(message.clock);
+                        let t = message.clock;
+                        let ns = u64::try_from(t.sec).unwrap_or(0) * 1_000_000_000
+                            + u64::from(t.nanosec);
+                        shared.sim_time_ns.store(ns, Ordering::Relaxed);
+                        *clock.latest.lock().unwrap() = Some(t);
                     }
                 },
             )?);

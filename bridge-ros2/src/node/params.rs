@@ -194,7 +194,10 @@ pub const FIXED: &[(&str, &str)] = &[
         "observation feature drawn as y of ~/predicted_path",
     ),
     ("diagnostics_period", "/diagnostics period, s"),
-    ("use_sim_time", "stamp messages with /clock time"),
+    (
+        "use_sim_time",
+        "follow /clock: stamps and the rate trigger's schedule use simulated time",
+    ),
     (
         "source_names",
         "names of the sensor sources (each configured under sources.<name>)",
@@ -611,6 +614,7 @@ impl NodeParams {
                 max_transitions,
                 sensor_timeout,
                 max_deadline_misses: max_deadline_misses as u32,
+                sim_time: use_sim_time,
             },
             planner,
             seed,

@@ -4,6 +4,8 @@ expressions and CDR payloads (eclipse-zenoh + rosbags, as in zenoh_peer.py).
 
   node_peer.py lockstep STATES_JSON   for each [theta, theta_dot]: publish a JointState,
                                       wait for the next command, print {"command": [...]}
+  node_peer.py sim_clock PLAN_JSON    publish /clock next to the states (ticks, a pause,
+                                      a jump back) and print every command, as script
   node_peer.py script PHASES_JSON     run timed phases (publish valid / NaN / malformed
                                       states, or stay silent), print every command and
                                       /diagnostics status as JSON lines with the phase
@@ -228,9 +230,55 @@ def script(robot, phases):
     print(json.dumps({"done": True}), flush=True)
 
 
+def sim_clock(robot, plan):
+    """Publish /clock (simulated time) next to valid states: `ticks` ticks of
+    `tick_sim_ms` every `tick_wall_ms`, then a pause (clock stands still), then a jump
+    back to `jump_to_s` followed by `ticks` more ticks."""
+    from builtin_interfaces.msg import Time
+    from rosgraph_msgs.msg import Clock
+
+    clock = robot.create_publisher(Clock, "/clock", 10)
+    robot.wait_matched()
+    robot.commands.clear()
+    robot.diagnostics.clear()
+
+    def tick(t_ns):
+        message = Clock()
+        message.clock = Time(sec=t_ns // 10**9, nanosec=t_ns % 10**9)
+        clock.publish(message)
+        robot.publish([0.3], [0.5])
+        robot.spin_for(plan["tick_wall_ms"] / 1000)
+
+    def phase(name):
+        print(json.dumps({"phase": name, "start": time.monotonic()}), flush=True)
+
+    t = plan["start_s"] * 10**9
+    phase("run")
+    for _ in range(plan["ticks"]):
+        t += plan["tick_sim_ms"] * 10**6
+        tick(t)
+    phase("pause")
+    end = time.monotonic() + plan["pause_s"]
+    while time.monotonic() < end:
+        robot.publish([0.3], [0.5])
+        robot.spin_for(0.02)
+    phase("jumped")
+    t = plan["jump_to_s"] * 10**9
+    for _ in range(plan["ticks"]):
+        t += plan["tick_sim_ms"] * 10**6
+        tick(t)
+    phase("end")
+    robot.spin_for(1.5)
+    for at, command in robot.commands:
+        print(json.dumps({"command": command, "at": at}), flush=True)
+    for at, level, message, values in robot.diagnostics:
+        print(json.dumps({"diagnostics": values, "level": level, "message": message, "at": at}), flush=True)
+    print(json.dumps({"done": True}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["lockstep", "script"])
+    parser.add_argument("mode", choices=["lockstep", "script", "sim_clock"])
     parser.add_argument("argument", help="the states (lockstep) or phases (script), JSON")
     parser.add_argument("--zenoh-listen", help="use zenoh, as a router on this endpoint")
     args = parser.parse_args()
@@ -242,7 +290,8 @@ def main():
         rclpy.init()
         robot = Robot()
     print("READY", flush=True)
-    {"lockstep": lockstep, "script": script}[args.mode](robot, json.loads(args.argument))
+    modes = {"lockstep": lockstep, "script": script, "sim_clock": sim_clock}
+    modes[args.mode](robot, json.loads(args.argument))
     robot.close()
 
 

@@ -2,7 +2,7 @@
 //! keeps time, decides the timing faults, and hands every cycle's output to a sink
 //! (the transport's publisher thread) without blocking or allocating.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,9 @@ pub struct RunnerConfig {
     /// This many consecutive overrun cycles command the safe action (until as many
     /// consecutive on-time cycles).
     pub max_deadline_misses: u32,
+    /// Rate trigger on simulated time (`use_sim_time`): cycles follow
+    /// [`Shared::sim_time_ns`] (the latest `/clock`) instead of the wall clock.
+    pub sim_time: bool,
 }
 
 /// Timing of one cycle, beside its output.
@@ -93,6 +96,9 @@ pub struct Diagnostics {
     pub raised: [u64; Fault::ALL.len()],
     /// Ingest counters.
     pub ingest: IngestStats,
+    /// Simulated-time jumps: `/clock` going backwards, or forwards by more than two
+    /// periods past the next cycle (the schedule restarts at the new time).
+    pub clock_jumps: u64,
     /// Age of the oldest source at the last cycle.
     pub observation_age: Option<Duration>,
     /// Last prediction error.
@@ -112,6 +118,8 @@ pub struct Shared {
     pub stop: AtomicBool,
     /// Set to start a new episode before the next cycle (sim benches).
     pub reset: AtomicBool,
+    /// Simulated time in nanoseconds (the latest `/clock`); 0 until the first one.
+    pub sim_time_ns: AtomicU64,
 }
 
 /// Runs the loop on the calling thread until `shared.stop` is set.
@@ -132,6 +140,7 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
     let mut deadline_fault = false;
     let mut next = Instant::now();
     let mut last_trigger = Instant::now();
+    let mut sim = SimSchedule::new(config.period);
 
     // A reset (new episode) applies after a wait and before the samples that ended it:
     // lock-step benches send the new episode's first state right after asking.
@@ -153,6 +162,23 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
         let mut trigger_received = None;
         let mut fresh = false;
         let scheduled = match config.trigger {
+            Trigger::Rate if config.sim_time => {
+                // Simulated time: no /clock, no cycle (as ROS timers on sim time).
+                loop {
+                    if shared.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match sim.poll(shared.sim_time_ns.load(Ordering::Relaxed)) {
+                        SimPoll::Wait => std::thread::sleep(SIM_POLL),
+                        SimPoll::Run { jumped } => {
+                            diagnostics.clock_jumps += jumped as u64;
+                            break;
+                        }
+                    }
+                }
+                apply_reset!();
+                Instant::now()
+            }
             Trigger::Rate => {
                 sleep_until(next);
                 apply_reset!();
@@ -282,7 +308,7 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
             *shared = diagnostics;
         }
 
-        if config.trigger == Trigger::Rate {
+        if config.trigger == Trigger::Rate && !config.sim_time {
             next += config.period;
             let now = Instant::now();
             if next + config.period < now {
@@ -290,6 +316,69 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
                 // running a burst of late cycles.
                 next = now;
             }
+        }
+    }
+}
+
+/// How often the sim-time rate trigger looks at the clock.
+const SIM_POLL: Duration = Duration::from_micros(500);
+
+/// The rate trigger's schedule on simulated time.
+#[derive(Clone, Copy, Debug)]
+pub struct SimSchedule {
+    period_ns: u64,
+    /// Simulated time of the next cycle (`None` before the first `/clock`).
+    next: Option<u64>,
+    /// The clock at the previous poll.
+    last: u64,
+}
+
+/// What [`SimSchedule::poll`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimPoll {
+    /// Not yet time.
+    Wait,
+    /// Run a cycle now; `jumped` if the clock jumped (the schedule restarted).
+    Run { jumped: bool },
+}
+
+impl SimSchedule {
+    /// A schedule of one cycle per `period` of simulated time.
+    pub fn new(period: Duration) -> SimSchedule {
+        SimSchedule {
+            period_ns: (period.as_nanos() as u64).max(1),
+            next: None,
+            last: 0,
+        }
+    }
+
+    /// Looks at the clock (`now_ns`, 0: none yet).
+    pub fn poll(&mut self, now_ns: u64) -> SimPoll {
+        if now_ns == 0 {
+            return SimPoll::Wait;
+        }
+        let backwards = now_ns < self.last;
+        self.last = now_ns;
+        let next = match self.next {
+            Some(next) if !backwards => next,
+            // The first /clock, or time went back (a simulator reset): start here.
+            _ => {
+                self.next = Some(now_ns + self.period_ns);
+                return SimPoll::Run { jumped: backwards };
+            }
+        };
+        if now_ns < next {
+            return SimPoll::Wait;
+        }
+        let forward_jump = now_ns >= next + 2 * self.period_ns;
+        // Behind by a whole period or more: restart rather than burst.
+        self.next = Some(if now_ns >= next + self.period_ns {
+            now_ns + self.period_ns
+        } else {
+            next + self.period_ns
+        });
+        SimPoll::Run {
+            jumped: forward_jump,
         }
     }
 }
@@ -309,5 +398,36 @@ pub fn sleep_until(t: Instant) {
     }
     while Instant::now() < t {
         std::thread::yield_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn sim_time_cycles_follow_the_clock_without_bursts_and_restart_after_jumps() {
+        let mut s = SimSchedule::new(Duration::from_millis(50));
+        assert_eq!(s.poll(0), SimPoll::Wait, "no /clock yet");
+        assert_eq!(s.poll(1000 * MS), SimPoll::Run { jumped: false });
+        assert_eq!(s.poll(1020 * MS), SimPoll::Wait);
+        assert_eq!(s.poll(1050 * MS), SimPoll::Run { jumped: false });
+        assert_eq!(s.poll(1099 * MS), SimPoll::Wait);
+        // Slightly late: the schedule keeps its phase.
+        assert_eq!(s.poll(1110 * MS), SimPoll::Run { jumped: false });
+        assert_eq!(s.poll(1149 * MS), SimPoll::Wait);
+        assert_eq!(s.poll(1150 * MS), SimPoll::Run { jumped: false });
+        // Paused simulation: the clock stands still, no cycles.
+        assert_eq!(s.poll(1150 * MS), SimPoll::Wait);
+        // A jump forward: one cycle, then the schedule restarts at the new time.
+        assert_eq!(s.poll(5000 * MS), SimPoll::Run { jumped: true });
+        assert_eq!(s.poll(5001 * MS), SimPoll::Wait);
+        assert_eq!(s.poll(5050 * MS), SimPoll::Run { jumped: false });
+        // Backwards (simulator reset): run now, restart from there.
+        assert_eq!(s.poll(10 * MS), SimPoll::Run { jumped: true });
+        assert_eq!(s.poll(40 * MS), SimPoll::Wait);
+        assert_eq!(s.poll(60 * MS), SimPoll::Run { jumped: false });
     }
 }
