@@ -41,10 +41,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut scenarios = Vec::new();
     for file in &files {
         let scenario = Scenario::load(file)?;
-        if args.scenario == "all" && ((args.quick && scenario.slow) || args.skip.contains(&scenario.name)) {
+        if args.scenario == "all"
+            && ((args.quick && scenario.slow) || args.skip.contains(&scenario.name))
+        {
             continue;
         }
-        scenarios.push(if args.quick { scenario.quick() } else { scenario });
+        scenarios.push(if args.quick {
+            scenario.quick()
+        } else {
+            scenario
+        });
     }
     if scenarios.is_empty() {
         bail!("no scenario to run in {}", args.scenarios.display());
@@ -59,7 +65,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut rows = Vec::new();
     for scenario in &scenarios {
-        eprintln!("augur hil: running {} ({})", scenario.name, scenario.description);
+        eprintln!(
+            "augur hil: running {} ({})",
+            scenario.name, scenario.description
+        );
         let outcome = run_scenario(scenario, &paths, &args.out)
             .with_context(|| format!("scenario {}", scenario.name));
         match outcome {
@@ -69,7 +78,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 rows.push((
                     scenario.name.clone(),
-                    if outcome.verdict.passed { "pass" } else { "FAIL" }.to_string(),
+                    if outcome.verdict.passed {
+                        "pass"
+                    } else {
+                        "FAIL"
+                    }
+                    .to_string(),
                     format!(
                         "{}/{} rules; {}",
                         outcome.verdict.rules.iter().filter(|r| r.passed).count(),

@@ -44,7 +44,9 @@ pub struct ScenarioOutcome {
 }
 
 fn unix_s(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// What both plants share: the commands and `/diagnostics` the runner's participant
@@ -69,10 +71,12 @@ impl Observer {
                 if let Ok(message) = message {
                     let t = unix_s(SystemTime::now()) - t0_unix;
                     *l.lock().unwrap_or_else(|e| e.into_inner()) = message.data.first().copied();
-                    c.lock().unwrap_or_else(|e| e.into_inner()).push(CommandSample {
-                        t,
-                        values: message.data,
-                    });
+                    c.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(CommandSample {
+                            t,
+                            values: message.data,
+                        });
                 }
             },
         )?];
@@ -88,7 +92,8 @@ impl Observer {
                         .iter()
                         .map(|kv| (kv.key.clone(), kv.value.clone()))
                         .collect();
-                    *d.lock().unwrap_or_else(|e| e.into_inner()) = Some((received.received_at, values));
+                    *d.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some((received.received_at, values));
                 }
             },
         )?);
@@ -101,15 +106,23 @@ impl Observer {
     }
 
     fn command_count(&self) -> usize {
-        self.commands.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// The first `/diagnostics` report received after `after`, waiting up to
     /// `timeout`.
-    fn diagnostics_after(&self, after: Instant, timeout: Duration) -> Option<BTreeMap<String, String>> {
+    fn diagnostics_after(
+        &self,
+        after: Instant,
+        timeout: Duration,
+    ) -> Option<BTreeMap<String, String>> {
         let until = Instant::now() + timeout;
         loop {
-            if let Some((at, values)) = &*self.diagnostics.lock().unwrap_or_else(|e| e.into_inner()) {
+            if let Some((at, values)) = &*self.diagnostics.lock().unwrap_or_else(|e| e.into_inner())
+            {
                 if *at > after {
                     return Some(values.clone());
                 }
@@ -290,7 +303,10 @@ impl MemorySampler {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        self.samples.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -315,7 +331,11 @@ fn baselines(model: &Path) -> BTreeMap<String, f64> {
 }
 
 /// Runs `scenario`, judges it and writes its report into `out/<name>/`.
-pub fn run_scenario(scenario: &Scenario, paths: &BenchPaths, out: &Path) -> anyhow::Result<ScenarioOutcome> {
+pub fn run_scenario(
+    scenario: &Scenario,
+    paths: &BenchPaths,
+    out: &Path,
+) -> anyhow::Result<ScenarioOutcome> {
     let dir = out.join(&scenario.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let model = paths.workspace.join(&scenario.model);
@@ -335,7 +355,10 @@ pub fn run_scenario(scenario: &Scenario, paths: &BenchPaths, out: &Path) -> anyh
         baselines: baselines(&model),
         ..Default::default()
     };
-    let transport = Transport::open(&TransportOptions::local(TransportKind::Dds, "augur_hil_plant"))?;
+    let transport = Transport::open(&TransportOptions::local(
+        TransportKind::Dds,
+        "augur_hil_plant",
+    ))?;
     let mut nodes = Nodes {
         scenario: scenario.clone(),
         model: model.clone(),
@@ -349,7 +372,8 @@ pub fn run_scenario(scenario: &Scenario, paths: &BenchPaths, out: &Path) -> anyh
     match scenario.plant {
         PlantKind::Pendulum => {
             let state_topic = resolved.topics.sources[0].clone();
-            let publisher = transport.publisher::<JointState>(&state_topic, &TopicQos::SENSOR_DATA)?;
+            let publisher =
+                transport.publisher::<JointState>(&state_topic, &TopicQos::SENSOR_DATA)?;
             let observer_t0 = unix_s(SystemTime::now());
             let observer = Observer::new(&transport, &resolved.topics.command, observer_t0)?;
             let proxy = proxy::FaultProxy::new(publisher, &scenario.faults, scenario.seed);
@@ -381,7 +405,8 @@ pub fn run_scenario(scenario: &Scenario, paths: &BenchPaths, out: &Path) -> anyh
             for w in &mut log.windows {
                 w.before_last_start = w.start < last_start;
             }
-            log.commands = std::mem::take(&mut *observer.commands.lock().unwrap_or_else(|e| e.into_inner()));
+            log.commands =
+                std::mem::take(&mut *observer.commands.lock().unwrap_or_else(|e| e.into_inner()));
             for c in &mut log.commands {
                 c.t -= t0_unix - observer_t0;
             }
@@ -397,7 +422,8 @@ pub fn run_scenario(scenario: &Scenario, paths: &BenchPaths, out: &Path) -> anyh
             log.diagnostics = observer.last_diagnostics();
             log.rss_kib = sampler.finish();
             nodes.stop(t0.elapsed().as_secs_f64())?;
-            log.commands = std::mem::take(&mut *observer.commands.lock().unwrap_or_else(|e| e.into_inner()));
+            log.commands =
+                std::mem::take(&mut *observer.commands.lock().unwrap_or_else(|e| e.into_inner()));
         }
     }
     log.exits = nodes.exits.clone();
@@ -411,7 +437,9 @@ pub fn run_scenario(scenario: &Scenario, paths: &BenchPaths, out: &Path) -> anyh
 }
 
 fn state_message(state: augur_hil::plants::pendulum::PendulumState) -> JointState {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     JointState {
         header: Header {
             stamp: Time {
@@ -439,7 +467,10 @@ fn wait_for_commands(
     while observer.command_count() < 5 {
         nodes.check(0.0);
         if nodes.current.is_none() {
-            bail!("the node exited before commanding: see its log in {}", nodes.dir.display());
+            bail!(
+                "the node exited before commanding: see its log in {}",
+                nodes.dir.display()
+            );
         }
         if Instant::now() > until {
             bail!("the node did not command within 120 s");
@@ -462,7 +493,9 @@ fn run_pendulum(
 ) -> anyhow::Result<augur_hil::plants::pendulum::PendulumState> {
     let duration = scenario.duration.unwrap_or(10.0);
     log.duration = duration;
-    let episode_steps = (scenario.episode_duration.unwrap_or(10.0) / DT).round().max(1.0) as usize;
+    let episode_steps = (scenario.episode_duration.unwrap_or(10.0) / DT)
+        .round()
+        .max(1.0) as usize;
     let steps = (duration / DT).round() as usize;
     let mut episode = 0u64;
     let mut plant = Pendulum::new(random_start(scenario.seed));
@@ -588,7 +621,10 @@ fn run_reacher(
         .map(|r| r.iter().filter_map(|v| v.as_f64()).collect())
         .unwrap_or_default();
     if !status.success() {
-        bail!("the reacher plant exited with {status}: see {}", dir.join("plant.log").display());
+        bail!(
+            "the reacher plant exited with {status}: see {}",
+            dir.join("plant.log").display()
+        );
     }
     Ok(())
 }

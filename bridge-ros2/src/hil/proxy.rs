@@ -142,16 +142,17 @@ impl FaultProxy {
 
     /// The windows as executed so far.
     pub fn windows(&self) -> Vec<InjectedWindow> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).windows.clone()
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .windows
+            .clone()
     }
 
     /// Relays one sensor message from the plant, applying the active fault.
     pub fn forward(&self, mut message: JointState) {
         let t = self.now();
-        let active = self
-            .faults
-            .iter()
-            .position(|f| t >= f.start && t < f.end());
+        let active = self.faults.iter().position(|f| t >= f.start && t < f.end());
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         log.last_message = Some(message.clone());
         let Some(i) = active else {
