@@ -6,5 +6,7 @@ pub mod ros_args;
 pub mod transport;
 
 pub mod cli;
+pub mod hil;
 pub mod node;
+pub mod node_process;
 pub mod sim;

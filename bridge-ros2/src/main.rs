@@ -32,6 +32,9 @@ enum Command {
     /// Measure the node's own latency, control-period jitter and memory over a real
     /// transport (the node as a child process, this process as the robot).
     BenchNode(cli::bench_node::Args),
+    /// Run bench scenarios (faults injected between a plant and the real node),
+    /// judge them against their thresholds and write reports.
+    Hil(cli::hil::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,5 +59,6 @@ fn main() -> anyhow::Result<()> {
         Command::BenchModel(args) => cli::bench_model::run(args),
         Command::BenchPlan(args) => cli::bench_plan::run(args),
         Command::BenchNode(args) => cli::bench_node::run(args),
+        Command::Hil(args) => cli::hil::run(args),
     }
 }

@@ -13,7 +13,6 @@
 //!   sampled from `/proc` throughout.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,12 +20,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use augur_runtime::control::observation::Field;
 use augur_runtime::control::SourceKind;
-use augur_runtime::record::{CycleRecord, PlanStatsMessage, Recording};
+use augur_runtime::record::CycleRecord;
 use crossbeam_channel::bounded;
 
 use crate::cli::run::resolve;
 use crate::msg::{Float64MultiArray, Header, JointState};
-use crate::node::record::{CYCLE_TOPIC, PLAN_STATS_TOPIC};
+use crate::node_process::{memory_kib, read_cycles, read_plan_stats, run_command, NodeProcess};
 use crate::transport::{TopicQos, Transport, TransportKind, TransportOptions};
 
 /// Arguments of `augur bench-node`.
@@ -192,36 +191,6 @@ impl Robot {
     }
 }
 
-/// The child `augur run`, interrupted (so its recording closes) when dropped.
-struct NodeProcess {
-    child: Child,
-}
-
-impl NodeProcess {
-    fn interrupt_and_wait(mut self) -> anyhow::Result<()> {
-        interrupt(&self.child);
-        let status = self.child.wait()?;
-        anyhow::ensure!(status.success(), "augur run exited with {status}");
-        Ok(())
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            interrupt(&self.child);
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn interrupt(child: &Child) {
-    // SAFETY: kill(2) on our own child's pid; no memory is touched.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
-}
-
 fn bench(args: &Args) -> anyhow::Result<Report> {
     let ros_args: Vec<String> = std::iter::once("--ros-args".to_string())
         .chain(
@@ -315,7 +284,7 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
     let sampler = {
         let rss = rss.clone();
         let running = running.clone();
-        let pid = node.child.id();
+        let pid = node.pid();
         std::thread::spawn(move || {
             while running.load(Ordering::Relaxed) {
                 if let Some(sample) = memory_kib(pid) {
@@ -379,17 +348,7 @@ fn start(
     duration: Option<f64>,
 ) -> anyhow::Result<(Robot, NodeProcess)> {
     let mut options = TransportOptions::local(args.transport, "augur_bench_robot");
-    let mut command = Command::new(std::env::current_exe()?);
-    command
-        .arg("run")
-        .arg("--model")
-        .arg(&args.model)
-        .args(["--trigger", trigger])
-        .arg("--record")
-        .arg(recording)
-        .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-        .env_remove("ROS_LOCALHOST_ONLY")
-        .env("RUST_LOG", "warn,rustdds=error,ros2_client=error");
+    let mut command = run_command(&args.model, trigger, recording)?;
     match args.transport {
         TransportKind::Dds => {
             command.args(["--transport", "dds"]);
@@ -422,9 +381,7 @@ fn start(
         },
     )?;
     let states = transport.publisher::<JointState>(state_topic, &TopicQos::SENSOR_DATA)?;
-    let node = NodeProcess {
-        child: command.spawn().context("starting `augur run`")?,
-    };
+    let node = NodeProcess::spawn(&mut command)?;
     let robot = Robot {
         _transport: transport,
         states,
@@ -436,39 +393,10 @@ fn start(
     Ok((robot, node))
 }
 
-fn read_cycles(path: &Path) -> anyhow::Result<Vec<CycleRecord>> {
-    let mut cycles = Recording::open(path)?
-        .messages_on(CYCLE_TOPIC)?
-        .iter()
-        .map(|m| CycleRecord::decode(&m.data))
-        .collect::<Result<Vec<_>, _>>()?;
-    cycles.sort_by_key(|c| c.cycle);
-    Ok(cycles)
-}
-
 fn read_overruns(path: &Path, skip: usize) -> anyhow::Result<usize> {
-    let mut stats = Recording::open(path)?
-        .messages_on(PLAN_STATS_TOPIC)?
-        .iter()
-        .map(|m| PlanStatsMessage::decode(&m.data))
-        .collect::<Result<Vec<_>, _>>()?;
-    stats.sort_by_key(|s| s.cycle);
-    Ok(stats
+    Ok(read_plan_stats(path)?
         .iter()
         .skip(skip)
         .filter(|s| s.deadline_missed)
         .count())
-}
-
-/// `(VmRSS, VmHWM)` of `pid` in KiB.
-fn memory_kib(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
 }

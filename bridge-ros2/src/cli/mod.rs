@@ -5,6 +5,7 @@ pub mod bench_node;
 pub mod bench_plan;
 pub mod check_model;
 pub mod compile;
+pub mod hil;
 pub mod replay;
 pub mod run;
 pub mod sim;

@@ -1,0 +1,259 @@
+//! The fault proxy: the only publisher of the node's sensor topic on the bench. The
+//! plant hands it every JointState it would publish; the proxy applies the scenario's
+//! sensor faults (dropout, delay and jitter, non-finite and out-of-range values,
+//! wrong-length arrays, unknown joints, flood) and publishes what the robot's faulty
+//! sensor would have sent. It logs what it did to each window, which is what the
+//! judge compares the node's reaction and `/diagnostics` counts against.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use augur_hil::judge::InjectedWindow;
+use augur_hil::scenario::{Fault, FaultKind, SensorField};
+use crossbeam_channel::{unbounded, Sender};
+
+use crate::msg::JointState;
+use crate::transport::Publisher;
+
+/// What the proxy did so far.
+#[derive(Default)]
+struct ProxyLog {
+    windows: Vec<InjectedWindow>,
+    /// The last unaltered message published, s.
+    last_good: Option<f64>,
+    /// The last message the plant handed over (flood re-publishes it).
+    last_message: Option<JointState>,
+}
+
+/// Relays plant sensor messages to the node's topic through a fault schedule.
+pub struct FaultProxy {
+    publisher: Arc<Mutex<Publisher<JointState>>>,
+    faults: Vec<Fault>,
+    /// Start of the run; until [`FaultProxy::start_clock`] it lies in the future, so
+    /// every message is relayed unaltered (discovery, model load).
+    t0: Mutex<Instant>,
+    log: Arc<Mutex<ProxyLog>>,
+    delayed: Sender<(Instant, JointState)>,
+    rng: Mutex<u64>,
+}
+
+/// Publishing failures are not the node's fault; they are counted in the log as
+/// messages not sent, never panicking the bench.
+fn publish(publisher: &Mutex<Publisher<JointState>>, message: &JointState) -> bool {
+    publisher
+        .lock()
+        .map(|p| p.publish(message).is_ok())
+        .unwrap_or(false)
+}
+
+impl FaultProxy {
+    /// A proxy publishing on `publisher`, with `faults` timed from `t0`. Every fault
+    /// of the scenario gets a window in the log (process faults are filled in by the
+    /// runner through [`FaultProxy::with_window`]).
+    pub fn new(publisher: Publisher<JointState>, faults: &[Fault], seed: u64) -> FaultProxy {
+        let publisher = Arc::new(Mutex::new(publisher));
+        let (delayed, queue) = unbounded::<(Instant, JointState)>();
+        {
+            // Delayed messages leave in release order (jitter may reorder them, as a
+            // congested link would).
+            let publisher = publisher.clone();
+            std::thread::Builder::new()
+                .name("hil-delay".into())
+                .spawn(move || {
+                    let mut pending: Vec<(Instant, JointState)> = Vec::new();
+                    loop {
+                        let timeout = pending
+                            .first()
+                            .map(|(at, _)| at.saturating_duration_since(Instant::now()))
+                            .unwrap_or(Duration::from_millis(100));
+                        match queue.recv_timeout(timeout) {
+                            Ok(item) => {
+                                let at = pending.partition_point(|(t, _)| *t <= item.0);
+                                pending.insert(at, item);
+                            }
+                            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+                                if pending.is_empty() =>
+                            {
+                                return
+                            }
+                            Err(_) => {}
+                        }
+                        let now = Instant::now();
+                        while pending.first().is_some_and(|(at, _)| *at <= now) {
+                            let (_, message) = pending.remove(0);
+                            publish(&publisher, &message);
+                        }
+                    }
+                })
+                .expect("spawning a thread");
+        }
+        let windows = faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| InjectedWindow {
+                fault: i,
+                kind: f.kind.name().into(),
+                start: f.start,
+                end: f.end(),
+                ..Default::default()
+            })
+            .collect();
+        FaultProxy {
+            publisher,
+            faults: faults.to_vec(),
+            t0: Mutex::new(Instant::now() + Duration::from_secs(1 << 20)),
+            log: Arc::new(Mutex::new(ProxyLog {
+                windows,
+                ..Default::default()
+            })),
+            delayed,
+            rng: Mutex::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+        }
+    }
+
+    /// Starts the fault schedule's clock.
+    pub fn start_clock(&self, t0: Instant) {
+        *self.t0.lock().unwrap_or_else(|e| e.into_inner()) = t0;
+    }
+
+    fn start(&self) -> Instant {
+        *self.t0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Seconds since the start of the run (0 before it).
+    fn now(&self) -> f64 {
+        self.start().elapsed().as_secs_f64()
+    }
+
+    /// A uniform sample in [-1, 1) (xorshift; the bench needs no better).
+    fn uniform(&self) -> f64 {
+        let mut state = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        (*state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+
+    /// Runs `f` on window `i` of the log.
+    pub fn with_window<R>(&self, i: usize, f: impl FnOnce(&mut InjectedWindow) -> R) -> R {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut log.windows[i])
+    }
+
+    /// The windows as executed so far.
+    pub fn windows(&self) -> Vec<InjectedWindow> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .windows
+            .clone()
+    }
+
+    /// Relays one sensor message from the plant, applying the active fault.
+    pub fn forward(&self, mut message: JointState) {
+        let t = self.now();
+        let active = self.faults.iter().position(|f| t >= f.start && t < f.end());
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.last_message = Some(message.clone());
+        let Some(i) = active else {
+            if publish(&self.publisher, &message) {
+                log.last_good = Some(t);
+                for w in &mut log.windows {
+                    if w.end <= t && w.first_good_after.is_none() {
+                        w.first_good_after = Some(t);
+                    }
+                }
+            }
+            return;
+        };
+        if log.windows[i].last_good_before.is_none() {
+            log.windows[i].last_good_before = log.last_good;
+        }
+        match &self.faults[i].kind {
+            FaultKind::SensorDropout {} => {}
+            FaultKind::Delay { delay, jitter } => {
+                let hold = (delay + jitter * self.uniform()).max(0.0);
+                let _ = self
+                    .delayed
+                    .send((Instant::now() + Duration::from_secs_f64(hold), message));
+            }
+            kind @ (FaultKind::NonFinite { field, .. } | FaultKind::OutOfRange { field, .. }) => {
+                let value = match kind {
+                    FaultKind::OutOfRange { value, .. } => *value,
+                    _ => kind.non_finite_value().unwrap_or(f64::NAN),
+                };
+                let values = match field {
+                    SensorField::Position => &mut message.position,
+                    SensorField::Velocity => &mut message.velocity,
+                };
+                values.iter_mut().for_each(|v| *v = value);
+                if publish(&self.publisher, &message) {
+                    log.windows[i].first_bad.get_or_insert(t);
+                }
+            }
+            FaultKind::WrongLength {} => {
+                message.position.push(0.0);
+                if publish(&self.publisher, &message) {
+                    log.windows[i].first_bad.get_or_insert(t);
+                    log.windows[i].malformed_sent += 1;
+                }
+            }
+            FaultKind::UnknownJoint {} => {
+                for (k, name) in message.name.iter_mut().enumerate() {
+                    *name = format!("unknown_joint_{k}");
+                }
+                if publish(&self.publisher, &message) {
+                    log.windows[i].first_bad.get_or_insert(t);
+                    log.windows[i].malformed_sent += 1;
+                }
+            }
+            FaultKind::Flood { rate_hz } => {
+                // The stream itself goes on unaltered; a thread adds the flood the
+                // first time the window is seen.
+                if publish(&self.publisher, &message) {
+                    log.last_good = Some(t);
+                }
+                if log.windows[i].first_bad.is_none() {
+                    log.windows[i].first_bad = Some(t);
+                    self.start_flood(i, *rate_hz);
+                }
+            }
+            // Process faults are the runner's; the sensor stream is unaltered.
+            FaultKind::CpuStarvation { .. } | FaultKind::KillRestart {} => {
+                if publish(&self.publisher, &message) {
+                    log.last_good = Some(t);
+                }
+            }
+        }
+    }
+
+    /// Re-publishes the plant's last message at `rate_hz` until window `i` ends.
+    fn start_flood(&self, i: usize, rate_hz: f64) {
+        let publisher = self.publisher.clone();
+        let log = self.log.clone();
+        let end = self.start() + Duration::from_secs_f64(self.faults[i].end());
+        let period = Duration::from_secs_f64(1.0 / rate_hz);
+        std::thread::Builder::new()
+            .name("hil-flood".into())
+            .spawn(move || {
+                let mut next = Instant::now();
+                let mut sent = 0u64;
+                while next < end {
+                    let message = log
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .last_message
+                        .clone();
+                    if let Some(message) = message {
+                        if publish(&publisher, &message) {
+                            sent += 1;
+                        }
+                    }
+                    next += period;
+                    augur_runtime::control::runner::sleep_until(next);
+                }
+                log.lock().unwrap_or_else(|e| e.into_inner()).windows[i].extra_sent = sent;
+            })
+            .expect("spawning a thread");
+    }
+}

@@ -1,0 +1,135 @@
+//! The node as a child process (`augur run`, exactly as a user starts it), for the
+//! benches that put the real binary on the other side of the wire (`bench-node`,
+//! `hil`), and reading back what it recorded.
+
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use augur_runtime::record::{CycleRecord, PlanStatsMessage, Recording};
+
+use crate::node::record::{CYCLE_TOPIC, PLAN_STATS_TOPIC};
+
+/// `augur run --model <model> --trigger <trigger> --record <recording>` from this
+/// executable, discovery kept on loopback; append `--ros-args ...` before spawning.
+pub fn run_command(model: &Path, trigger: &str, recording: &Path) -> anyhow::Result<Command> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("run")
+        .arg("--model")
+        .arg(model)
+        .args(["--trigger", trigger])
+        .arg("--record")
+        .arg(recording)
+        .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+        .env_remove("ROS_LOCALHOST_ONLY")
+        .env("RUST_LOG", "warn,rustdds=error,ros2_client=error");
+    Ok(command)
+}
+
+/// The child `augur run`, interrupted (so its recording closes) when dropped.
+pub struct NodeProcess {
+    pub child: Child,
+}
+
+impl NodeProcess {
+    /// Spawns `command` (from [`run_command`]).
+    pub fn spawn(command: &mut Command) -> anyhow::Result<NodeProcess> {
+        Ok(NodeProcess {
+            child: command.spawn().context("starting `augur run`")?,
+        })
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGINT, then waits; an unsuccessful exit is an error.
+    pub fn interrupt_and_wait(self) -> anyhow::Result<()> {
+        let status = self.stop()?;
+        anyhow::ensure!(status.success(), "augur run exited with {status}");
+        Ok(())
+    }
+
+    /// SIGINT, then waits up to 20 s for the node to close its recording and exit
+    /// (SIGKILL after that); returns how it exited.
+    pub fn stop(mut self) -> anyhow::Result<ExitStatus> {
+        signal(&self.child, libc::SIGINT);
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > until {
+                signal(&self.child, libc::SIGKILL);
+                return Ok(self.child.wait()?);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL (no clean shutdown: the robot computer losing the process).
+    pub fn kill(mut self) -> anyhow::Result<ExitStatus> {
+        signal(&self.child, libc::SIGKILL);
+        Ok(self.child.wait()?)
+    }
+
+    /// The exit status, if the node has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            signal(&self.child, libc::SIGINT);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Sends `signal` to our own child.
+pub fn signal(child: &Child, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid; no memory is touched.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, signal);
+    }
+}
+
+/// The `/augur/cycle` records of a recording, in cycle order.
+pub fn read_cycles(path: &Path) -> anyhow::Result<Vec<CycleRecord>> {
+    let mut cycles = Recording::open(path)?
+        .messages_on(CYCLE_TOPIC)?
+        .iter()
+        .map(|m| CycleRecord::decode(&m.data))
+        .collect::<Result<Vec<_>, _>>()?;
+    cycles.sort_by_key(|c| c.cycle);
+    Ok(cycles)
+}
+
+/// The `PlanStats` of a recording, in cycle order.
+pub fn read_plan_stats(path: &Path) -> anyhow::Result<Vec<PlanStatsMessage>> {
+    let mut stats = Recording::open(path)?
+        .messages_on(PLAN_STATS_TOPIC)?
+        .iter()
+        .map(|m| PlanStatsMessage::decode(&m.data))
+        .collect::<Result<Vec<_>, _>>()?;
+    stats.sort_by_key(|s| s.cycle);
+    Ok(stats)
+}
+
+/// `(VmRSS, VmHWM)` of `pid` in KiB.
+pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
