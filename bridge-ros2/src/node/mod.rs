@@ -365,6 +365,7 @@ fn subscribe_source(
 ) -> anyhow::Result<Subscription> {
     let warn = RateLimitedWarning::new(topic);
     let handle = move |view: Result<SensorView<'_>, String>, received: Instant| {
+        let _ingest = tracing::trace_span!("ingest", source = index).entered();
         let sample = view.and_then(|view| {
             map.extract(index, &view, received)
                 .map_err(|e| e.to_string())
@@ -603,6 +604,7 @@ fn publish_loop(
         let stop = shared.stop.load(Ordering::Relaxed);
         match outputs.recv_timeout(Duration::from_millis(20)) {
             Ok((output, timing)) => {
+                let _publish = tracing::trace_span!("publish", cycle = output.cycle).entered();
                 let command = output.command();
                 let result = match &publishers.command {
                     CommandPublisher::Array(p) => {

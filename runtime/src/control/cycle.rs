@@ -257,6 +257,9 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
 
     /// Runs one cycle.
     pub fn cycle(&mut self, input: &CycleInput<'_>) -> &CycleOutput {
+        // Stage spans (`RUST_LOG=augur_runtime=trace`); disabled levels cost a cached
+        // check and allocate nothing.
+        let _cycle = tracing::debug_span!("cycle", n = self.next_cycle).entered();
         let started = Instant::now();
         let out = &mut self.output;
         out.cycle = self.next_cycle;
@@ -307,7 +310,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         out.compute_time = started.elapsed();
         // The prediction for the next cycle, from the command actually sent.
         if planned {
-            self.predict_next();
+            tracing::trace_span!("predict").in_scope(|| self.predict_next());
         }
         &self.output
     }
@@ -331,6 +334,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         {
             *o = (x - m) / s;
         }
+        let encode_span = tracing::trace_span!("encode").entered();
         let encoded = self.model.encode(&self.obs, &mut self.z).is_ok()
             && self.z.iter().all(|x| x.is_finite());
         self.watchdog.report(Fault::ModelFault, !encoded);
@@ -339,11 +343,13 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
             self.needs_reset = true;
             return false;
         }
-        self.monitor(fresh);
+        drop(encode_span);
+        tracing::trace_span!("monitor").in_scope(|| self.monitor(fresh));
         if self.needs_reset {
             self.planner.reset();
             self.needs_reset = false;
         }
+        let plan_span = tracing::trace_span!("plan").entered();
         let plan = match self.planner.plan(&mut self.model, &self.z, budget) {
             Ok(plan) => plan,
             Err(_) => {
@@ -356,7 +362,9 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         let out = &mut self.output;
         out.plan = *plan.stats();
         self.action.copy_from_slice(plan.action());
+        drop(plan_span);
         // Predicted trajectory in observation space, for `~/predicted_path` and plots.
+        let _decode = tracing::trace_span!("decode").entered();
         if self.model.has_decoder() {
             let steps = plan.predicted_steps().min(MAX_PREDICTED_STEPS);
             let l = self.dims.latent_dim;
