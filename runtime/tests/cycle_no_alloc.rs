@@ -1,5 +1,5 @@
 //! The steady-state control cycle allocates nothing: a counting global allocator sees
-//! zero allocations on the control thread across whole cycles (normalise, encode,
+//! zero allocations on the control thread across 24 whole cycles (normalise, encode,
 //! prediction monitor, plan, safety, decode of the predicted path) of the shipped
 //! pendulum model, for both planners, with fresh and repeated observations, a stale
 //! gap and a non-finite observation in between.
@@ -90,7 +90,7 @@ fn allocations_in_steady_state(planner: PlannerConfig) -> (u64, u64) {
             observation,
             fresh: k % 5 != 0,
             timing_faults: timing,
-            budget: Budget::transitions(2048),
+            budget: Budget::transitions(256),
         });
         out.planned as u64
     };
@@ -99,7 +99,7 @@ fn allocations_in_steady_state(planner: PlannerConfig) -> (u64, u64) {
         run(&mut c, k);
     }
     COUNT.with(|n| n.set(Some(0)));
-    for k in 40..120 {
+    for k in 40..64 {
         planned += run(&mut c, k);
     }
     (COUNT.with(|n| n.replace(None)).unwrap_or(0), planned)
@@ -111,8 +111,8 @@ fn tree_search_cycles_allocate_nothing_in_steady_state() {
         discount: 0.975,
         ..TreeConfig::default()
     }));
-    assert!(planned >= 70, "only {planned} cycles planned");
-    assert_eq!(allocations, 0, "allocations over 80 control cycles");
+    assert!(planned >= 20, "only {planned} cycles planned");
+    assert_eq!(allocations, 0, "allocations over 24 control cycles");
 }
 
 #[test]
@@ -121,6 +121,6 @@ fn mppi_cycles_allocate_nothing_in_steady_state() {
         discount: 0.975,
         ..MppiConfig::tdmpc2()
     }));
-    assert!(planned >= 70, "only {planned} cycles planned");
-    assert_eq!(allocations, 0, "allocations over 80 control cycles");
+    assert!(planned >= 20, "only {planned} cycles planned");
+    assert_eq!(allocations, 0, "allocations over 24 control cycles");
 }
