@@ -22,7 +22,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A domain per test, offset per process so concurrent test runs do not cross.
 fn domain_id(test_index: u16) -> u16 {
-    10 + (std::process::id() % 20) as u16 * 10 + test_index
+    10 + (std::process::id() % 12) as u16 * 16 + test_index
 }
 
 fn node(name: &str, domain_id: u16) -> DdsNode {
@@ -148,6 +148,97 @@ fn rust_subscriber_gets_the_exact_joint_state_rclpy_publishes() {
     assert!(
         info.source_timestamp.is_some(),
         "Fast DDS sends source timestamps"
+    );
+}
+
+/// The first `M` the rclpy peer in `mode` publishes on `topic`, decoded.
+fn first_from_rclpy<M: Message + Send + 'static>(test_index: u16, mode: &str, topic: &str) -> M {
+    let domain = domain_id(test_index);
+    let _peer = Peer::start(domain, &[mode, topic]);
+    let node = node("augur_subscriber", domain);
+    let (sender, received) = mpsc::channel();
+    let _subscription = node
+        .subscribe::<M, _>(topic, &TopicQos::SENSOR_DATA, move |message, _| {
+            let _ = sender.send(message);
+        })
+        .expect("subscribe");
+    received
+        .recv_timeout(DEADLINE)
+        .unwrap_or_else(|_| panic!("nothing from rclpy on {topic} within the deadline"))
+        .expect("decodes")
+}
+
+#[test]
+fn rust_subscriber_gets_the_exact_imu_rclpy_publishes() {
+    let message: Imu = first_from_rclpy(9, "publish-imu", "/imu/data");
+    let covariance = |f: fn(usize) -> f64| std::array::from_fn::<f64, 9, _>(f);
+    assert_eq!(
+        message,
+        Imu {
+            header: header(42, 7, "imu_link"),
+            orientation: Quaternion {
+                x: 0.1,
+                y: -0.2,
+                z: 0.3,
+                w: 0.9
+            },
+            orientation_covariance: covariance(|i| 0.01 * (i + 1) as f64),
+            angular_velocity: Vector3 {
+                x: 1.5,
+                y: -2.25,
+                z: 0.5
+            },
+            angular_velocity_covariance: covariance(|i| if i == 0 { -1.0 } else { 0.0 }),
+            linear_acceleration: Vector3 {
+                x: 0.0,
+                y: 9.81,
+                z: -0.125
+            },
+            linear_acceleration_covariance: covariance(|i| i as f64),
+        }
+    );
+}
+
+#[test]
+fn rust_subscriber_gets_the_exact_odometry_rclpy_publishes() {
+    let message: Odometry = first_from_rclpy(10, "publish-odometry", "/odom");
+    assert_eq!(
+        message,
+        Odometry {
+            header: header(3, 250_000_000, "odom"),
+            child_frame_id: "base_link".into(),
+            pose: PoseWithCovariance {
+                pose: Pose {
+                    position: Point {
+                        x: 1.25,
+                        y: -3.5,
+                        z: 0.0
+                    },
+                    orientation: Quaternion {
+                        x: 0.0,
+                        y: 0.0,
+                        z: 0.38268343236,
+                        w: 0.92387953251
+                    },
+                },
+                covariance: std::array::from_fn(|i| 0.5 * i as f64),
+            },
+            twist: TwistWithCovariance {
+                twist: Twist {
+                    linear: Vector3 {
+                        x: 0.75,
+                        y: 0.0,
+                        z: 0.0
+                    },
+                    angular: Vector3 {
+                        x: 0.0,
+                        y: 0.0,
+                        z: -0.4
+                    },
+                },
+                covariance: std::array::from_fn(|i| (36 - i) as f64),
+            },
+        }
     );
 }
 
