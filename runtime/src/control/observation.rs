@@ -352,6 +352,17 @@ pub enum MappingError {
         /// Manifest feature names.
         manifest: String,
     },
+    /// A joint field the observation cannot be turned back into (only its `cos`, or
+    /// only its `sin`, is observed).
+    #[error("joint `{joint}` {field}: the observation holds only its {only}, so the value cannot be recovered (map both cos and sin, or identity / wrap_angle)")]
+    NotInvertible {
+        /// Joint.
+        joint: String,
+        /// `position`, `velocity` or `effort`.
+        field: &'static str,
+        /// The one transform mapped.
+        only: &'static str,
+    },
     /// Too many features or sources for the fixed-size buffers.
     #[error("{what}: {count} exceeds the limit of {max}")]
     TooMany {
@@ -631,6 +642,105 @@ impl ObservationMap {
     }
 }
 
+/// One joint as a `JointState` would carry it, recovered from an observation by
+/// [`ObservationMap::joint_readings`]; fields the observation does not hold are `None`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JointReading {
+    /// Joint name.
+    pub joint: String,
+    /// `position`.
+    pub position: Option<f64>,
+    /// `velocity`.
+    pub velocity: Option<f64>,
+    /// `effort`.
+    pub effort: Option<f64>,
+}
+
+impl ObservationMap {
+    /// The inverse of the mapping for a `JointState` source: the joints `source` feeds
+    /// and their values for the (raw) observation `obs`, for simulators whose state is
+    /// an observation (learned-simulator plants). A field read through `identity` or
+    /// `wrap_angle` is that feature's value; one read through both `cos` and `sin` is
+    /// `atan2(sin, cos)`, in `[-pi, pi]`. Joints appear in the order the mapping first
+    /// names them.
+    pub fn joint_readings(
+        &self,
+        source: usize,
+        obs: &[f64],
+    ) -> Result<Vec<JointReading>, MappingError> {
+        #[derive(Default, Clone, Copy)]
+        struct Parts {
+            direct: Option<f64>,
+            cos: Option<f64>,
+            sin: Option<f64>,
+        }
+        let mut joints: Vec<(String, [Parts; 3])> = Vec::new();
+        for (feature, &value) in self.features.iter().zip(obs) {
+            let Field::Joint { field, joint } = &feature.field else {
+                continue;
+            };
+            if feature.source != source {
+                continue;
+            }
+            let at = match joints.iter().position(|(name, _)| name == joint) {
+                Some(at) => at,
+                None => {
+                    joints.push((joint.clone(), [Parts::default(); 3]));
+                    joints.len() - 1
+                }
+            };
+            let parts = &mut joints[at].1[*field as usize];
+            match feature.transform {
+                Transform::Cos => parts.cos = Some(value),
+                Transform::Sin => parts.sin = Some(value),
+                _ => parts.direct = Some(value),
+            }
+        }
+        let fields = [
+            JointField::Position,
+            JointField::Velocity,
+            JointField::Effort,
+        ];
+        joints
+            .into_iter()
+            .map(|(joint, parts)| {
+                let mut values = [None; 3];
+                for ((value, part), field) in values.iter_mut().zip(parts).zip(fields) {
+                    *value = match part {
+                        Parts {
+                            direct: Some(x), ..
+                        } => Some(x),
+                        Parts {
+                            cos: Some(c),
+                            sin: Some(s),
+                            ..
+                        } => Some(s.atan2(c)),
+                        Parts {
+                            cos: None,
+                            sin: None,
+                            ..
+                        } => None,
+                        Parts { cos, .. } => {
+                            return Err(MappingError::NotInvertible {
+                                joint: joint.clone(),
+                                field: field.name(),
+                                only: if cos.is_some() { "cos" } else { "sin" },
+                            })
+                        }
+                    };
+                }
+                let [position, velocity, effort] = values;
+                Ok(JointReading {
+                    joint,
+                    position,
+                    velocity,
+                    effort,
+                })
+            })
+            .collect()
+    }
+}
+
 fn vector_of<'v>(view: &'v SensorView<'_>, vector: Vector) -> &'v [f64] {
     match (view, vector) {
         (SensorView::Imu { orientation, .. }, Vector::Orientation) => orientation,
@@ -728,5 +838,81 @@ impl Assembler {
     pub fn clear(&mut self) {
         self.have = 0;
         self.last_seen = [None; MAX_SOURCES];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joint_feature(
+        name: &str,
+        field: JointField,
+        joint: &str,
+        transform: Transform,
+    ) -> FeatureSpec {
+        FeatureSpec {
+            name: name.into(),
+            source: 0,
+            field: Field::Joint {
+                field,
+                joint: joint.into(),
+            },
+            transform,
+        }
+    }
+
+    fn map(features: Vec<FeatureSpec>) -> ObservationMap {
+        let names: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let sources = vec![SourceSpec {
+            name: "joint_states".into(),
+            topic: "/joint_states".into(),
+            kind: SourceKind::JointState,
+        }];
+        ObservationMap::new(sources, features, &names).unwrap()
+    }
+
+    #[test]
+    fn joint_readings_invert_the_mapping_of_an_observation() {
+        let map = map(vec![
+            joint_feature("cos_a", JointField::Position, "a", Transform::Cos),
+            joint_feature("sin_a", JointField::Position, "a", Transform::Sin),
+            joint_feature("a_dot", JointField::Velocity, "a", Transform::Identity),
+            joint_feature("b", JointField::Position, "b", Transform::WrapAngle),
+        ]);
+        let theta: f64 = 2.5;
+        // The inverse of what `extract` computes for the same JointState.
+        let names = ["b".to_string(), "a".to_string()];
+        let view = SensorView::JointState {
+            names: &names,
+            position: &[-0.4, theta],
+            velocity: &[0.0, -1.25],
+            effort: &[],
+        };
+        let sample = map.extract(0, &view, Instant::now()).unwrap();
+        let readings = map.joint_readings(0, &sample.values[..4]).unwrap();
+        assert_eq!(readings.len(), 2);
+        assert_eq!(readings[0].joint, "a");
+        assert!((readings[0].position.unwrap() - theta).abs() < 1e-12);
+        assert_eq!(readings[0].velocity, Some(-1.25));
+        assert_eq!(readings[0].effort, None);
+        assert_eq!(readings[1].joint, "b");
+        // wrap_angle's round trip through [-pi, pi) costs an ulp or so.
+        assert!((readings[1].position.unwrap() + 0.4).abs() < 1e-12);
+        assert_eq!(readings[1].velocity, None);
+    }
+
+    #[test]
+    fn a_joint_seen_only_through_its_cosine_cannot_be_recovered() {
+        let map = map(vec![joint_feature(
+            "cos_a",
+            JointField::Position,
+            "a",
+            Transform::Cos,
+        )]);
+        let error = map.joint_readings(0, &[0.5]).unwrap_err().to_string();
+        assert!(error.contains("joint `a` position"), "{error}");
+        assert!(error.contains("only its cos"), "{error}");
     }
 }
