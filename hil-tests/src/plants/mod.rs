@@ -1,3 +1,4 @@
 //! Simulated robots that stand in for the real one on a bench.
 
+pub mod learned;
 pub mod pendulum;

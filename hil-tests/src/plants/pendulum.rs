@@ -55,9 +55,7 @@ impl Pendulum {
     pub fn step(&mut self, action: f32) -> f64 {
         let PendulumState { theta, theta_dot } = self.state;
         let u = action.clamp(-MAX_TORQUE, MAX_TORQUE);
-        // NumPy 2 keeps python-float * float32 in float32; the f64 state promotes it.
-        let control_cost = f64::from(0.001f32 * (u * u));
-        let cost = angle_normalize(theta).powi(2) + 0.1 * theta_dot.powi(2) + control_cost;
+        let reward = reward(self.state, action);
         let torque_term = f64::from(3.0f32 / (MASS * LENGTH.powi(2)) as f32 * u);
         let new_theta_dot =
             theta_dot + (3.0 * GRAVITY / (2.0 * LENGTH) * theta.sin() + torque_term) * DT;
@@ -67,6 +65,15 @@ impl Pendulum {
             theta: new_theta,
             theta_dot: new_theta_dot,
         };
-        -cost
+        reward
     }
+}
+
+/// gymnasium's reward for applying torque `action` (clipped to ±2 N·m) in `state`:
+/// `-(θ² + 0.1 θ̇² + 0.001 u²)` with θ wrapped to [-π, π).
+pub fn reward(state: PendulumState, action: f32) -> f64 {
+    let u = action.clamp(-MAX_TORQUE, MAX_TORQUE);
+    // NumPy 2 keeps python-float * float32 in float32; the f64 state promotes it.
+    let control_cost = f64::from(0.001f32 * (u * u));
+    -(angle_normalize(state.theta).powi(2) + 0.1 * state.theta_dot.powi(2) + control_cost)
 }
