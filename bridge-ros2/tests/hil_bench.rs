@@ -64,6 +64,9 @@ fn quick_fault_suite_passes_every_scenario() {
         "pendulum_flood",
         "pendulum_cpu_starvation",
         "pendulum_kill_restart",
+        "pendulum_plant_restart",
+        "pendulum_clock_jump",
+        "pendulum_learned_nominal",
     ];
     for name in expected {
         assert!(
@@ -108,6 +111,31 @@ fn quick_fault_suite_passes_every_scenario() {
     // The flood really flooded: thousands of extra messages in 1 s.
     let r = report(&out, "pendulum_flood");
     assert!(r["run"]["windows"][0]["extra_sent"].as_u64().unwrap() > 1000);
+    // The plant went away and came back as a new participant: one stale window, and
+    // the commands after it are for the new plant.
+    let r = report(&out, "pendulum_plant_restart");
+    assert_eq!(r["run"]["diagnostics"]["faults.stale_observation"], "1");
+    assert!(r["run"]["windows"][0]["first_good_after"].is_number());
+    // Both /clock jumps (ahead, then back) were counted by the node.
+    let r = report(&out, "pendulum_clock_jump");
+    assert_eq!(r["run"]["diagnostics"]["clock_jumps"], "2");
+    // The learned simulator ran its episodes, scored by the task reward and by its own
+    // reward head, and the physics pendulum ran the same scenario beside it.
+    let r = report(&out, "pendulum_learned_nominal");
+    let returns = |key: &str| r["run"][key].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        (
+            returns("returns"),
+            returns("model_returns"),
+            returns("physics_returns")
+        ),
+        (2, 2, 2),
+        "{:#}",
+        r["run"]
+    );
+    assert!(out
+        .join("pendulum_learned_nominal/physics/report.json")
+        .is_file());
     let _ = std::fs::remove_dir_all(&out);
 }
 

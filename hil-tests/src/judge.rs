@@ -83,8 +83,16 @@ pub struct RunLog {
     pub exits: Vec<NodeExit>,
     /// Resident memory of the node, `(t, KiB)`.
     pub rss_kib: Vec<(f64, u64)>,
-    /// Returns of the complete episodes.
+    /// Returns of the complete episodes (learned simulator: the task's reward on
+    /// the simulated state, as the physics plant computes it).
     pub returns: Vec<f64>,
+    /// Learned simulator: the same episodes' returns by the simulator's own reward head.
+    #[serde(default)]
+    pub model_returns: Vec<f64>,
+    /// Learned simulator with `compare_physics`: the returns of the same scenario (same
+    /// seeds, parameters and faults) on the physics pendulum.
+    #[serde(default)]
+    pub physics_returns: Vec<f64>,
     /// Baseline mean returns by planner name (the model's `evaluation.jsonl`).
     pub baselines: BTreeMap<String, f64>,
     /// Starts of node processes after the first (restarts), s.
@@ -257,7 +265,7 @@ pub fn judge(scenario: &Scenario, log: &RunLog) -> Verdict {
             );
         } else if matches!(
             fault.kind,
-            FaultKind::Delay { .. } | FaultKind::OutOfRange { .. }
+            FaultKind::Delay { .. } | FaultKind::OutOfRange { .. } | FaultKind::ClockJump { .. }
         ) || (fault.kind.silences_sensor() && w.end - w.start < log.sensor_timeout)
         {
             // The node has usable (if late or absurd) data: it must keep planning.
@@ -318,6 +326,9 @@ pub fn judge(scenario: &Scenario, log: &RunLog) -> Verdict {
     let mut malformed = 0;
     let mut stale = 0;
     let mut non_finite = 0;
+    // The node counts a clock that goes backwards, or forward by more than two
+    // periods; a forward jump under three periods may or may not count.
+    let mut clock_jumps = Some(0);
     for w in last {
         let kind = &scenario.faults[w.fault].kind;
         malformed += w.malformed_sent;
@@ -327,11 +338,20 @@ pub fn judge(scenario: &Scenario, log: &RunLog) -> Verdict {
         if kind.non_finite_value().is_some() {
             non_finite += 1;
         }
+        if let FaultKind::ClockJump { jump } = kind {
+            clock_jumps = match clock_jumps {
+                Some(n) if *jump < 0.0 || *jump > 3.0 * log.period => Some(n + 1),
+                _ => None,
+            };
+        }
     }
     if !log.windows.is_empty() {
         expected.insert("messages_malformed".into(), malformed);
         expected.insert("faults.stale_observation".into(), stale);
         expected.insert("faults.non_finite_observation".into(), non_finite);
+        if let (true, Some(jumps)) = (scenario.sim_time, clock_jumps) {
+            expected.insert("clock_jumps".into(), jumps);
+        }
     }
     expected.extend(th.diagnostics.iter().map(|(k, v)| (k.clone(), *v)));
     for (key, want) in expected {

@@ -69,7 +69,12 @@ fn axis_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let pad = ((hi - lo) * 0.05).max(1e-9);
+    // A constant series gets a unit-wide axis, not one of 2e-9 labelled "0.0" ten times.
+    let pad = if hi - lo < 1e-6 {
+        0.5
+    } else {
+        (hi - lo) * 0.05
+    };
     (lo - pad, hi + pad)
 }
 

@@ -106,7 +106,7 @@ pub fn write_report(
     }
 
     let html = dir.join("report.html");
-    std::fs::write(&html, html_page(scenario, verdict, &figures)?)
+    std::fs::write(&html, html_page(scenario, verdict, log, &figures)?)
         .with_context(|| format!("writing {}", html.display()))?;
     Ok(ReportFiles {
         json,
@@ -121,9 +121,65 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Mean of `values`, as text ("-" when empty).
+fn mean_text(values: &[f64]) -> String {
+    if values.is_empty() {
+        return "-".into();
+    }
+    format!("{:.2}", values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// The episode returns: the plant's, and for a learned simulator its own reward
+/// head's and the physics pendulum's on the same scenario.
+fn returns_table(page: &mut String, log: &RunLog) {
+    if log.returns.is_empty() && log.physics_returns.is_empty() {
+        return;
+    }
+    let learned = !log.model_returns.is_empty() || !log.physics_returns.is_empty();
+    page.push_str("<h2>Episode returns</h2><table><tr><th>episode</th><th>return</th>");
+    if learned {
+        page.push_str("<th>simulator's reward head</th><th>physics pendulum</th>");
+    }
+    page.push_str("</tr>");
+    let rows = log.returns.len().max(log.physics_returns.len());
+    let cell = |values: &[f64], k: usize| {
+        values
+            .get(k)
+            .map(|v| format!("{v:.2}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    for k in 0..rows {
+        let _ = write!(page, "<tr><td>{k}</td><td>{}</td>", cell(&log.returns, k));
+        if learned {
+            let _ = write!(
+                page,
+                "<td>{}</td><td>{}</td>",
+                cell(&log.model_returns, k),
+                cell(&log.physics_returns, k)
+            );
+        }
+        page.push_str("</tr>");
+    }
+    let _ = write!(
+        page,
+        "<tr><th>mean</th><th>{}</th>",
+        mean_text(&log.returns)
+    );
+    if learned {
+        let _ = write!(
+            page,
+            "<th>{}</th><th>{}</th>",
+            mean_text(&log.model_returns),
+            mean_text(&log.physics_returns)
+        );
+    }
+    page.push_str("</tr></table>");
+}
+
 fn html_page(
     scenario: &Scenario,
     verdict: &Verdict,
+    log: &RunLog,
     figures: &[PathBuf],
 ) -> anyhow::Result<String> {
     let mut page = String::new();
@@ -156,6 +212,7 @@ fn html_page(
         );
     }
     page.push_str("</table>");
+    returns_table(&mut page, log);
     for figure in figures {
         let bytes =
             std::fs::read(figure).with_context(|| format!("reading {}", figure.display()))?;

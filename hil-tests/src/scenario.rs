@@ -39,6 +39,39 @@ pub enum PlantKind {
     Pendulum,
     /// gymnasium `Reacher-v5` behind `hil-tests/py/reacher_plant.py` (rclpy).
     Reacher,
+    /// The pendulum robot simulated by a world model package with a decoder
+    /// (`[simulator]`), stepped in real time by the runner like the physics pendulum.
+    Learned,
+}
+
+/// `[simulator]`: the learned simulator of a `plant = "learned"` scenario.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorSpec {
+    /// The simulator's model package, relative to the workspace (default: the
+    /// scenario's `model`, i.e. the node plans in the very model that simulates it).
+    pub model: Option<PathBuf>,
+    /// How the simulator carries its state: `reencode` (default) or `latent`.
+    #[serde(default)]
+    pub rollout: crate::plants::learned::Rollout,
+    /// Also run the same scenario on the physics pendulum and report the returns of
+    /// both (default true).
+    #[serde(default = "yes")]
+    pub compare_physics: bool,
+}
+
+impl Default for SimulatorSpec {
+    fn default() -> Self {
+        SimulatorSpec {
+            model: None,
+            rollout: Default::default(),
+            compare_physics: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `--trigger` of the node.
@@ -81,6 +114,13 @@ pub enum FaultKind {
     /// The node is killed (SIGKILL) at `start`; the runner restarts it after
     /// `duration`.
     KillRestart {},
+    /// The plant goes down at `start` (its DDS participant is torn down: the sensor
+    /// topic's publisher disappears) and comes back after `duration` as a new
+    /// participant, from a fresh start state, as a restarted simulator does.
+    PlantRestart {},
+    /// `/clock` jumps by `jump` seconds at `start` (negative: backwards, as a
+    /// simulator reset does) and runs on from there. Needs `sim_time = true`.
+    ClockJump { jump: f64 },
 }
 
 impl FaultKind {
@@ -96,6 +136,8 @@ impl FaultKind {
             FaultKind::Flood { .. } => "flood",
             FaultKind::CpuStarvation { .. } => "cpu_starvation",
             FaultKind::KillRestart {} => "kill_restart",
+            FaultKind::PlantRestart {} => "plant_restart",
+            FaultKind::ClockJump { .. } => "clock_jump",
         }
     }
 
@@ -104,7 +146,10 @@ impl FaultKind {
     pub fn silences_sensor(&self) -> bool {
         matches!(
             self,
-            FaultKind::SensorDropout {} | FaultKind::WrongLength {} | FaultKind::UnknownJoint {}
+            FaultKind::SensorDropout {}
+                | FaultKind::WrongLength {}
+                | FaultKind::UnknownJoint {}
+                | FaultKind::PlantRestart {}
         )
     }
 
@@ -210,6 +255,12 @@ pub struct Scenario {
     /// Seconds of the node's resident memory to ignore as warm-up (default 10 % of
     /// the run).
     pub warmup: Option<f64>,
+    /// The node runs on simulated time (`use_sim_time:=true`) and the bench
+    /// publishes `/clock` at 200 Hz, running at wall-clock rate.
+    #[serde(default)]
+    pub sim_time: bool,
+    /// The learned simulator (`plant = "learned"` only).
+    pub simulator: Option<SimulatorSpec>,
     #[serde(default)]
     pub faults: Vec<Fault>,
     #[serde(default)]
@@ -270,7 +321,16 @@ impl Scenario {
             PlantKind::Reacher if !self.faults.is_empty() => {
                 return Err("faults are injected on the pendulum bench only".into())
             }
+            PlantKind::Learned if self.duration.is_none_or(|d| d <= 0.0) => {
+                return Err("a learned-simulator scenario needs `duration` > 0".into())
+            }
+            PlantKind::Reacher if self.sim_time => {
+                return Err("`sim_time` is supported on the pendulum bench only".into())
+            }
             _ => {}
+        }
+        if self.simulator.is_some() && self.plant != PlantKind::Learned {
+            return Err("`[simulator]` needs `plant = \"learned\"`".into());
         }
         for param in &self.params {
             if !param.contains(":=") {
@@ -302,6 +362,16 @@ impl Scenario {
                 }
                 FaultKind::CpuStarvation { processes } if *processes == 0 || *processes > 64 => {
                     return Err(format!("{at}: processes must be in 1..=64"))
+                }
+                FaultKind::ClockJump { .. } if !self.sim_time => {
+                    return Err(format!(
+                        "{at}: the node only follows /clock with `sim_time = true`"
+                    ))
+                }
+                FaultKind::ClockJump { jump } if !jump.is_finite() || *jump == 0.0 => {
+                    return Err(format!(
+                        "{at}: jump must be a finite, non-zero number of seconds"
+                    ))
                 }
                 _ => {}
             }
@@ -470,6 +540,37 @@ diagnostics = { "faults.stale_observation" = 1 }
             .unwrap_err()
             .to_string();
         assert!(error.contains("\"nan\""), "{error}");
+    }
+
+    #[test]
+    fn a_clock_jump_needs_sim_time_and_simulator_settings_need_a_learned_plant() {
+        let jump = DROPOUT.replace(
+            "kind = \"sensor_dropout\"",
+            "kind = \"clock_jump\"\njump = -3.0",
+        );
+        let error = Scenario::parse(&jump, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("faults[0] (clock_jump)"), "{error}");
+        assert!(error.contains("sim_time = true"), "{error}");
+        let with_sim_time = jump.replace("duration = 20.0", "duration = 20.0\nsim_time = true");
+        let s = Scenario::parse(&with_sim_time, Path::new("x.toml")).unwrap();
+        assert_eq!(s.faults[0].kind, FaultKind::ClockJump { jump: -3.0 });
+        assert!(!s.faults[0].kind.silences_sensor());
+
+        let simulator = DROPOUT.replace(
+            "[thresholds]",
+            "[simulator]\nrollout = \"latent\"\n\n[thresholds]",
+        );
+        let error = Scenario::parse(&simulator, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("plant = \"learned\""), "{error}");
+        let learned = simulator.replace("plant = \"pendulum\"", "plant = \"learned\"");
+        let s = Scenario::parse(&learned, Path::new("x.toml")).unwrap();
+        let spec = s.simulator.unwrap();
+        assert_eq!(spec.rollout, crate::plants::learned::Rollout::Latent);
+        assert!(spec.compare_physics && spec.model.is_none());
     }
 
     #[test]

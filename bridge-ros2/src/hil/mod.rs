@@ -2,31 +2,33 @@
 //! this process is the robot's side of the wire: the plant (the pendulum stepped in
 //! real time here, or the rclpy Reacher plant as a third process), the fault proxy
 //! between the plant's sensor stream and the node's topic, and the process faults
-//! (CPU starvation, kill and restart). It collects commands, `/diagnostics`, the
-//! node's recording and memory, and hands them to `augur_hil::judge`.
+//! (CPU starvation, kill and restart, plant restart), and `/clock` on simulated time.
+//! It collects commands, `/diagnostics`, the node's recording and memory, and hands
+//! them to `augur_hil::judge`.
 
+pub mod plant;
 pub mod proxy;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
-use augur_hil::closed_loop::random_start;
-use augur_hil::judge::{judge, CommandSample, CycleSample, NodeExit, RunLog, Verdict};
-use augur_hil::plants::pendulum::{angle_normalize, Pendulum, DT};
-use augur_hil::scenario::{FaultKind, PlantKind, Scenario, TriggerKind};
+use augur_hil::judge::{judge, CommandSample, CycleSample, NodeExit, RuleResult, RunLog, Verdict};
+use augur_hil::plants::pendulum::DT;
+use augur_hil::scenario::{FaultKind, PlantKind, Scenario, SimulatorSpec, TriggerKind};
 use augur_runtime::model::manifest::Manifest;
 
 use crate::cli::run::resolve;
-use crate::msg::{DiagnosticArray, Float64MultiArray, Header, JointState, Time};
+use crate::msg::{Clock, DiagnosticArray, Float64MultiArray, Header, JointState, Time};
 use crate::node::diagnostics::STATUS_NAME;
 use crate::node_process::{memory_kib, read_cycles, read_plan_stats, run_command, NodeProcess};
-use crate::sim::JOINT;
 use crate::transport::{TopicQos, Transport, TransportKind, TransportOptions};
+use plant::{BenchPlant, JointSample};
+use proxy::{FaultProxy, SensorLink};
 
 /// Where a run finds things.
 #[derive(Clone, Debug)]
@@ -41,6 +43,17 @@ pub struct BenchPaths {
 pub struct ScenarioOutcome {
     pub verdict: Verdict,
     pub report_dir: PathBuf,
+    /// Returns of the complete episodes.
+    pub returns: Vec<f64>,
+}
+
+/// The node parameters of a scenario's runs, `name:=value`.
+fn node_params(scenario: &Scenario) -> Vec<String> {
+    let mut params = scenario.params.clone();
+    if scenario.sim_time {
+        params.push("use_sim_time:=true".into());
+    }
+    params
 }
 
 fn unix_s(t: SystemTime) -> f64 {
@@ -167,8 +180,8 @@ impl Nodes {
         };
         let mut command = run_command(&self.model, trigger, &recording)?;
         command.arg("--ros-args");
-        for param in &self.scenario.params {
-            command.args(["-p", param]);
+        for param in node_params(&self.scenario) {
+            command.args(["-p", &param]);
         }
         let log = std::fs::File::create(self.dir.join(format!("node-{k}.log")))?;
         command.stdout(log.try_clone()?).stderr(log);
@@ -269,6 +282,75 @@ impl Drop for CpuHogs {
     }
 }
 
+/// `/clock` as a simulator publishes it, at 200 Hz: simulated time runs at the wall
+/// clock's rate from 1000 s, plus the jumps the scenario injects.
+struct BenchClock {
+    origin: Instant,
+    offset_ns: Arc<AtomicI64>,
+    running: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Simulated time at the start of a run.
+const CLOCK_ORIGIN_NS: i64 = 1_000_000_000_000;
+
+impl BenchClock {
+    fn start(transport: &Transport, topic: &str) -> anyhow::Result<BenchClock> {
+        let publisher = transport.publisher::<Clock>(topic, &TopicQos::CLOCK)?;
+        let origin = Instant::now();
+        let offset_ns = Arc::new(AtomicI64::new(CLOCK_ORIGIN_NS));
+        let running = Arc::new(AtomicBool::new(true));
+        let (offset, r) = (offset_ns.clone(), running.clone());
+        let thread = std::thread::Builder::new()
+            .name("hil-clock".into())
+            .spawn(move || {
+                let period = Duration::from_millis(5);
+                let mut next = Instant::now();
+                while r.load(Ordering::Relaxed) {
+                    let clock = sim_time(origin, offset.load(Ordering::Relaxed));
+                    // A lost /clock sample is harmless: the next one follows in 5 ms.
+                    let _ = publisher.publish(&Clock { clock });
+                    next += period;
+                    augur_runtime::control::runner::sleep_until(next);
+                }
+            })
+            .context("spawning the /clock thread")?;
+        Ok(BenchClock {
+            origin,
+            offset_ns,
+            running,
+            thread: Some(thread),
+        })
+    }
+
+    fn now(&self) -> Time {
+        sim_time(self.origin, self.offset_ns.load(Ordering::Relaxed))
+    }
+
+    /// Moves simulated time by `seconds` (negative: back).
+    fn jump(&self, seconds: f64) {
+        self.offset_ns
+            .fetch_add((seconds * 1e9) as i64, Ordering::Relaxed);
+    }
+}
+
+fn sim_time(origin: Instant, offset_ns: i64) -> Time {
+    let ns = (origin.elapsed().as_nanos() as i64 + offset_ns).max(1);
+    Time {
+        sec: (ns / 1_000_000_000) as i32,
+        nanosec: (ns % 1_000_000_000) as u32,
+    }
+}
+
+impl Drop for BenchClock {
+    fn drop(&mut self) {
+        self.running.store(false, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Samples the node's resident memory every 500 ms until dropped.
 struct MemorySampler {
     running: Arc<AtomicBool>,
@@ -340,8 +422,8 @@ pub fn run_scenario(
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let model = paths.workspace.join(&scenario.model);
     let mut ros_args = vec!["--ros-args".to_string()];
-    for param in &scenario.params {
-        ros_args.extend(["-p".to_string(), param.clone()]);
+    for param in node_params(scenario) {
+        ros_args.extend(["-p".to_string(), param]);
     }
     let (resolved, manifest): (_, Manifest) = resolve(&model, None, &ros_args)
         .with_context(|| format!("scenario {}: node parameters", scenario.name))?;
@@ -357,7 +439,7 @@ pub fn run_scenario(
     };
     let transport = Transport::open(&TransportOptions::local(
         TransportKind::Dds,
-        "augur_hil_plant",
+        "augur_hil_bench",
     ))?;
     let mut nodes = Nodes {
         scenario: scenario.clone(),
@@ -370,27 +452,54 @@ pub fn run_scenario(
     };
     let t0_unix;
     match scenario.plant {
-        PlantKind::Pendulum => {
-            let state_topic = resolved.topics.sources[0].clone();
-            let publisher =
-                transport.publisher::<JointState>(&state_topic, &TopicQos::SENSOR_DATA)?;
+        PlantKind::Pendulum | PlantKind::Learned => {
+            let mut plant = match scenario.plant {
+                PlantKind::Learned => {
+                    let spec = scenario.simulator.clone().unwrap_or_default();
+                    let package = paths
+                        .workspace
+                        .join(spec.model.as_ref().unwrap_or(&scenario.model));
+                    BenchPlant::learned(
+                        &package,
+                        spec.rollout,
+                        params.observation.clone(),
+                        scenario.seed,
+                    )
+                    .with_context(|| format!("the learned simulator {}", package.display()))?
+                }
+                _ => BenchPlant::physics(scenario.seed),
+            };
+            let clock = if scenario.sim_time {
+                Some(BenchClock::start(&transport, &resolved.topics.clock)?)
+            } else {
+                None
+            };
+            let bench = Bench {
+                sensor_topic: resolved.topics.sources[0].clone(),
+                clock,
+            };
+            let link = SensorLink::open(&bench.sensor_topic)?;
             let observer_t0 = unix_s(SystemTime::now());
             let observer = Observer::new(&transport, &resolved.topics.command, observer_t0)?;
-            let proxy = proxy::FaultProxy::new(publisher, &scenario.faults, scenario.seed);
+            let proxy = FaultProxy::new(link, &scenario.faults, scenario.seed);
             nodes.start()?;
             // The clock starts once the node answers; until then the proxy relays
-            // the resting pendulum unaltered.
-            wait_for_commands(&observer, &mut nodes, |s| proxy.forward(state_message(s)))?;
+            // the plant at its start state unaltered.
+            wait_for_commands(&observer, &mut nodes, || {
+                proxy.forward(bench.message(plant.joints()))
+            })?;
             let t0 = Instant::now();
             t0_unix = unix_s(SystemTime::now());
             proxy.start_clock(t0);
             let sampler = MemorySampler::start(nodes.pid.clone(), t0);
-            let last = run_pendulum(scenario, &proxy, &observer, &mut nodes, &mut log, t0)?;
+            run_pendulum(
+                scenario, &bench, &proxy, &observer, &mut nodes, &mut log, t0, &mut plant,
+            )?;
             // The sensor keeps streaming until the node reports once more, so the
             // counts are final and not disturbed by the bench going quiet.
             let end = Instant::now();
             log.diagnostics = loop {
-                proxy.forward(state_message(last));
+                proxy.forward(bench.message(plant.joints()));
                 if let Some(report) = observer.diagnostics_after(end, Duration::from_secs_f64(DT)) {
                     break report;
                 }
@@ -428,42 +537,108 @@ pub fn run_scenario(
     }
     log.exits = nodes.exits.clone();
     log.cycles = nodes.cycles(t0_unix);
-    let verdict = judge(scenario, &log);
+    drop(transport);
+    let mut verdict = judge(scenario, &log);
+    if let (PlantKind::Learned, true) = (
+        scenario.plant,
+        scenario
+            .simulator
+            .as_ref()
+            .is_none_or(|s: &SimulatorSpec| s.compare_physics),
+    ) {
+        compare_with_physics(scenario, paths, &dir, &mut log, &mut verdict)?;
+    }
     augur_hil::report::write_report(&dir, scenario, &log, &verdict)?;
     Ok(ScenarioOutcome {
         verdict,
         report_dir: dir,
+        returns: log.returns,
     })
 }
 
-fn state_message(state: augur_hil::plants::pendulum::PendulumState) -> JointState {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    JointState {
-        header: Header {
-            stamp: Time {
-                sec: now.as_secs() as i32,
-                nanosec: now.subsec_nanos(),
+/// Runs `scenario` again on the physics pendulum (same seeds, parameters and faults;
+/// its own report in `<dir>/physics/`) and adds its returns and verdict to the
+/// learned simulator's.
+fn compare_with_physics(
+    scenario: &Scenario,
+    paths: &BenchPaths,
+    dir: &Path,
+    log: &mut RunLog,
+    verdict: &mut Verdict,
+) -> anyhow::Result<()> {
+    let mut physics = scenario.clone();
+    physics.name = "physics".into();
+    physics.description = format!(
+        "{} (physics pendulum, for comparison)",
+        scenario.description
+    );
+    physics.plant = PlantKind::Pendulum;
+    physics.simulator = None;
+    let outcome = run_scenario(&physics, paths, dir).context("the physics comparison run")?;
+    log.physics_returns = outcome.returns;
+    let mean = |r: &[f64]| (!r.is_empty()).then(|| r.iter().sum::<f64>() / r.len() as f64);
+    let detail = match (mean(&log.returns), mean(&log.physics_returns)) {
+        (Some(learned), Some(physics)) => format!(
+            "mean return: learned simulator {learned:.2}, physics pendulum {physics:.2} (learned - physics = {:+.2}); physics run {}",
+            learned - physics,
+            if outcome.verdict.passed { "passed" } else { "FAILED" }
+        ),
+        _ => "no complete episode to compare".into(),
+    };
+    let passed = outcome.verdict.passed;
+    verdict.rules.push(RuleResult {
+        rule: "physics_comparison".into(),
+        passed,
+        detail,
+    });
+    verdict.passed &= passed;
+    Ok(())
+}
+
+/// What the pendulum bench publishes besides the plant itself.
+struct Bench {
+    /// The node's sensor topic.
+    sensor_topic: String,
+    /// `/clock`, when the node runs on simulated time.
+    clock: Option<BenchClock>,
+}
+
+impl Bench {
+    /// The plant's JointState, stamped with simulated time if there is a clock.
+    fn message(&self, joints: JointSample) -> JointState {
+        let stamp = match &self.clock {
+            Some(clock) => clock.now(),
+            None => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                Time {
+                    sec: now.as_secs() as i32,
+                    nanosec: now.subsec_nanos(),
+                }
+            }
+        };
+        JointState {
+            header: Header {
+                stamp,
+                frame_id: String::new(),
             },
-            frame_id: String::new(),
-        },
-        name: vec![JOINT.into()],
-        position: vec![state.theta],
-        velocity: vec![state.theta_dot],
-        effort: vec![],
+            name: joints.names,
+            position: joints.position,
+            velocity: joints.velocity,
+            effort: vec![],
+        }
     }
 }
 
-/// Publishes the resting pendulum until the node commands (discovery and model load
+/// Publishes the plant at rest until the node commands (discovery and model load
 /// done), up to 120 s.
 fn wait_for_commands(
     observer: &Observer,
     nodes: &mut Nodes,
-    publish: impl Fn(augur_hil::plants::pendulum::PendulumState),
+    publish: impl Fn(),
 ) -> anyhow::Result<()> {
     let until = Instant::now() + Duration::from_secs(120);
-    let rest = random_start(0);
     while observer.command_count() < 5 {
         nodes.check(0.0);
         if nodes.current.is_none() {
@@ -475,22 +650,25 @@ fn wait_for_commands(
         if Instant::now() > until {
             bail!("the node did not command within 120 s");
         }
-        publish(rest);
+        publish();
         std::thread::sleep(Duration::from_secs_f64(DT));
     }
     Ok(())
 }
 
-/// The pendulum in real time through the proxy, with the process faults on their
-/// schedule.
+/// The pendulum (physics or learned) in real time through the proxy, with the
+/// process, plant and clock faults on their schedule.
+#[allow(clippy::too_many_arguments)]
 fn run_pendulum(
     scenario: &Scenario,
-    proxy: &proxy::FaultProxy,
+    bench: &Bench,
+    proxy: &FaultProxy,
     observer: &Observer,
     nodes: &mut Nodes,
     log: &mut RunLog,
     t0: Instant,
-) -> anyhow::Result<augur_hil::plants::pendulum::PendulumState> {
+    plant: &mut BenchPlant,
+) -> anyhow::Result<()> {
     let duration = scenario.duration.unwrap_or(10.0);
     log.duration = duration;
     let episode_steps = (scenario.episode_duration.unwrap_or(10.0) / DT)
@@ -498,34 +676,44 @@ fn run_pendulum(
         .max(1.0) as usize;
     let steps = (duration / DT).round() as usize;
     let mut episode = 0u64;
-    let mut plant = Pendulum::new(random_start(scenario.seed));
+    let mut episode_start = 0usize;
     let mut episode_return = 0.0;
+    let mut episode_model_return = 0.0;
     let mut hogs: Option<CpuHogs> = None;
     let mut killed_until: Option<f64> = None;
-    let mut process_fault_started = vec![false; scenario.faults.len()];
+    let mut plant_down_until: Option<f64> = None;
+    let mut fault_started = vec![false; scenario.faults.len()];
     for k in 0..steps {
         let t = k as f64 * DT;
         let tick = t0 + Duration::from_secs_f64(t);
         augur_runtime::control::runner::sleep_until(tick);
         let now = t0.elapsed().as_secs_f64();
-        // Process faults.
+        // Process, plant and clock faults.
         for (i, fault) in scenario.faults.iter().enumerate() {
             let active = now >= fault.start && now < fault.end();
+            let starts = active && !fault_started[i];
+            fault_started[i] |= active;
             match fault.kind {
                 FaultKind::CpuStarvation { processes } => {
-                    if active && !process_fault_started[i] {
-                        process_fault_started[i] = true;
+                    if starts {
                         hogs = Some(CpuHogs::start(processes)?);
-                    } else if !active && process_fault_started[i] && hogs.is_some() {
+                    } else if !active && fault_started[i] && hogs.is_some() {
                         hogs = None;
                     }
                 }
-                FaultKind::KillRestart {} => {
-                    if active && !process_fault_started[i] {
-                        process_fault_started[i] = true;
-                        nodes.kill(now)?;
-                        killed_until = Some(fault.end());
+                FaultKind::KillRestart {} if starts => {
+                    nodes.kill(now)?;
+                    killed_until = Some(fault.end());
+                }
+                FaultKind::PlantRestart {} if starts => {
+                    proxy.disconnect();
+                    plant_down_until = Some(fault.end());
+                }
+                FaultKind::ClockJump { jump } if starts => {
+                    if let Some(clock) = &bench.clock {
+                        clock.jump(jump);
                     }
+                    proxy.with_window(i, |w| w.first_bad = Some(now));
                 }
                 _ => {}
             }
@@ -538,14 +726,37 @@ fn run_pendulum(
         if killed_until.is_none() {
             nodes.check(now);
         }
-        if k > 0 && k % episode_steps == 0 {
+        if plant_down_until.is_some_and(|end| now >= end) {
+            // The restarted plant: a new participant, a new episode from a fresh
+            // start (the interrupted one is not a complete episode).
+            plant_down_until = None;
+            proxy.connect(SensorLink::open(&bench.sensor_topic)?);
+            episode += 1;
+            plant.reset(scenario.seed + episode)?;
+            episode_start = k;
+            episode_return = 0.0;
+            episode_model_return = 0.0;
+        }
+        if plant_down_until.is_none()
+            && k > episode_start
+            && (k - episode_start) % episode_steps == 0
+        {
             log.returns.push(episode_return);
+            if let BenchPlant::Learned { .. } = plant {
+                log.model_returns.push(episode_model_return);
+            }
             episode += 1;
             episode_return = 0.0;
-            plant = Pendulum::new(random_start(scenario.seed + episode));
+            episode_model_return = 0.0;
+            plant.reset(scenario.seed + episode)?;
         }
-        proxy.forward(state_message(plant.state));
-        log.trajectory.push((t, angle_normalize(plant.state.theta)));
+        proxy.forward(bench.message(plant.joints()));
+        if plant_down_until.is_some() {
+            // The simulator is down: it neither publishes (the proxy drops the
+            // message, so the window's log is kept) nor moves.
+            continue;
+        }
+        log.trajectory.push((t, plant.angle()));
         // The command in force at the end of this period (a real actuator holds
         // the last command it got).
         augur_runtime::control::runner::sleep_until(tick + Duration::from_secs_f64(DT * 0.98));
@@ -554,13 +765,18 @@ fn run_pendulum(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .unwrap_or(0.0);
-        episode_return += plant.step(torque as f32);
+        let reward = plant.step(torque as f32)?;
+        episode_return += reward.task;
+        episode_model_return += reward.model.unwrap_or(0.0);
     }
-    if steps % episode_steps == 0 && steps > 0 {
+    if steps > episode_start && (steps - episode_start) % episode_steps == 0 {
         log.returns.push(episode_return);
+        if let BenchPlant::Learned { .. } = plant {
+            log.model_returns.push(episode_model_return);
+        }
     }
     drop(hogs);
-    Ok(plant.state)
+    Ok(())
 }
 
 /// The rclpy Reacher plant against the node, in real time.

@@ -2,7 +2,8 @@
 //! plant hands it every JointState it would publish; the proxy applies the scenario's
 //! sensor faults (dropout, delay and jitter, non-finite and out-of-range values,
 //! wrong-length arrays, unknown joints, flood) and publishes what the robot's faulty
-//! sensor would have sent. It logs what it did to each window, which is what the
+//! sensor would have sent. It owns the plant's participant ([`SensorLink`]), so a plant
+//! restart is that participant going away and a new one appearing. It logs what it did to each window, which is what the
 //! judge compares the node's reaction and `/diagnostics` counts against.
 
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,9 @@ use augur_hil::scenario::{Fault, FaultKind, SensorField};
 use crossbeam_channel::{unbounded, Sender};
 
 use crate::msg::JointState;
-use crate::transport::Publisher;
+use crate::transport::{
+    Publisher, TopicQos, Transport, TransportError, TransportKind, TransportOptions,
+};
 
 /// What the proxy did so far.
 #[derive(Default)]
@@ -25,9 +28,33 @@ struct ProxyLog {
     last_message: Option<JointState>,
 }
 
+/// The plant's own DDS participant and its sensor publisher: dropping it takes the
+/// plant off the network, as a plant process exiting does.
+pub struct SensorLink {
+    publisher: Publisher<JointState>,
+    _transport: Transport,
+}
+
+impl SensorLink {
+    /// A new loopback participant `augur_hil_plant` publishing on `topic`.
+    pub fn open(topic: &str) -> Result<SensorLink, TransportError> {
+        let transport = Transport::open(&TransportOptions::local(
+            TransportKind::Dds,
+            "augur_hil_plant",
+        ))?;
+        let publisher = transport.publisher::<JointState>(topic, &TopicQos::SENSOR_DATA)?;
+        Ok(SensorLink {
+            publisher,
+            _transport: transport,
+        })
+    }
+}
+
+type SharedLink = Arc<Mutex<Option<SensorLink>>>;
+
 /// Relays plant sensor messages to the node's topic through a fault schedule.
 pub struct FaultProxy {
-    publisher: Arc<Mutex<Publisher<JointState>>>,
+    link: SharedLink,
     faults: Vec<Fault>,
     /// Start of the run; until [`FaultProxy::start_clock`] it lies in the future, so
     /// every message is relayed unaltered (discovery, model load).
@@ -39,24 +66,27 @@ pub struct FaultProxy {
 
 /// Publishing failures are not the node's fault; they are counted in the log as
 /// messages not sent, never panicking the bench.
-fn publish(publisher: &Mutex<Publisher<JointState>>, message: &JointState) -> bool {
-    publisher
-        .lock()
-        .map(|p| p.publish(message).is_ok())
+/// While the plant is down (no link) nothing is sent.
+fn publish(link: &Mutex<Option<SensorLink>>, message: &JointState) -> bool {
+    link.lock()
+        .map(|l| {
+            l.as_ref()
+                .is_some_and(|l| l.publisher.publish(message).is_ok())
+        })
         .unwrap_or(false)
 }
 
 impl FaultProxy {
-    /// A proxy publishing on `publisher`, with `faults` timed from `t0`. Every fault
+    /// A proxy publishing through `link`, with `faults` timed from `t0`. Every fault
     /// of the scenario gets a window in the log (process faults are filled in by the
     /// runner through [`FaultProxy::with_window`]).
-    pub fn new(publisher: Publisher<JointState>, faults: &[Fault], seed: u64) -> FaultProxy {
-        let publisher = Arc::new(Mutex::new(publisher));
+    pub fn new(link: SensorLink, faults: &[Fault], seed: u64) -> FaultProxy {
+        let link: SharedLink = Arc::new(Mutex::new(Some(link)));
         let (delayed, queue) = unbounded::<(Instant, JointState)>();
         {
             // Delayed messages leave in release order (jitter may reorder them, as a
             // congested link would).
-            let publisher = publisher.clone();
+            let link = link.clone();
             std::thread::Builder::new()
                 .name("hil-delay".into())
                 .spawn(move || {
@@ -81,7 +111,7 @@ impl FaultProxy {
                         let now = Instant::now();
                         while pending.first().is_some_and(|(at, _)| *at <= now) {
                             let (_, message) = pending.remove(0);
-                            publish(&publisher, &message);
+                            publish(&link, &message);
                         }
                     }
                 })
@@ -99,7 +129,7 @@ impl FaultProxy {
             })
             .collect();
         FaultProxy {
-            publisher,
+            link,
             faults: faults.to_vec(),
             t0: Mutex::new(Instant::now() + Duration::from_secs(1 << 20)),
             log: Arc::new(Mutex::new(ProxyLog {
@@ -109,6 +139,17 @@ impl FaultProxy {
             delayed,
             rng: Mutex::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
         }
+    }
+
+    /// Takes the plant off the network (its participant is dropped).
+    pub fn disconnect(&self) {
+        let link = self.link.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(link);
+    }
+
+    /// Puts a (new) plant participant on the network.
+    pub fn connect(&self, link: SensorLink) {
+        *self.link.lock().unwrap_or_else(|e| e.into_inner()) = Some(link);
     }
 
     /// Starts the fault schedule's clock.
@@ -156,7 +197,7 @@ impl FaultProxy {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         log.last_message = Some(message.clone());
         let Some(i) = active else {
-            if publish(&self.publisher, &message) {
+            if publish(&self.link, &message) {
                 log.last_good = Some(t);
                 for w in &mut log.windows {
                     if w.end <= t && w.first_good_after.is_none() {
@@ -187,13 +228,13 @@ impl FaultProxy {
                     SensorField::Velocity => &mut message.velocity,
                 };
                 values.iter_mut().for_each(|v| *v = value);
-                if publish(&self.publisher, &message) {
+                if publish(&self.link, &message) {
                     log.windows[i].first_bad.get_or_insert(t);
                 }
             }
             FaultKind::WrongLength {} => {
                 message.position.push(0.0);
-                if publish(&self.publisher, &message) {
+                if publish(&self.link, &message) {
                     log.windows[i].first_bad.get_or_insert(t);
                     log.windows[i].malformed_sent += 1;
                 }
@@ -202,7 +243,7 @@ impl FaultProxy {
                 for (k, name) in message.name.iter_mut().enumerate() {
                     *name = format!("unknown_joint_{k}");
                 }
-                if publish(&self.publisher, &message) {
+                if publish(&self.link, &message) {
                     log.windows[i].first_bad.get_or_insert(t);
                     log.windows[i].malformed_sent += 1;
                 }
@@ -210,7 +251,7 @@ impl FaultProxy {
             FaultKind::Flood { rate_hz } => {
                 // The stream itself goes on unaltered; a thread adds the flood the
                 // first time the window is seen.
-                if publish(&self.publisher, &message) {
+                if publish(&self.link, &message) {
                     log.last_good = Some(t);
                 }
                 if log.windows[i].first_bad.is_none() {
@@ -218,9 +259,13 @@ impl FaultProxy {
                     self.start_flood(i, *rate_hz);
                 }
             }
-            // Process faults are the runner's; the sensor stream is unaltered.
-            FaultKind::CpuStarvation { .. } | FaultKind::KillRestart {} => {
-                if publish(&self.publisher, &message) {
+            // The plant is down: it sends nothing (the runner stops stepping it).
+            FaultKind::PlantRestart {} => {}
+            // Process and clock faults are the runner's; the sensor stream is unaltered.
+            FaultKind::CpuStarvation { .. }
+            | FaultKind::KillRestart {}
+            | FaultKind::ClockJump { .. } => {
+                if publish(&self.link, &message) {
                     log.last_good = Some(t);
                 }
             }
@@ -229,7 +274,7 @@ impl FaultProxy {
 
     /// Re-publishes the plant's last message at `rate_hz` until window `i` ends.
     fn start_flood(&self, i: usize, rate_hz: f64) {
-        let publisher = self.publisher.clone();
+        let link = self.link.clone();
         let log = self.log.clone();
         let end = self.start() + Duration::from_secs_f64(self.faults[i].end());
         let period = Duration::from_secs_f64(1.0 / rate_hz);
@@ -245,7 +290,7 @@ impl FaultProxy {
                         .last_message
                         .clone();
                     if let Some(message) = message {
-                        if publish(&publisher, &message) {
+                        if publish(&link, &message) {
                             sent += 1;
                         }
                     }
