@@ -18,13 +18,14 @@ use std::path::Path;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::ensure;
 
-use self::lower::{Lowered, Operand, Slot, Step};
+use self::lower::{step_buffers, Lowered, Operand, Slot, Step};
 
 /// A graph compiled for the fast executor.
 #[derive(Debug)]
 pub struct MlpGraph {
     steps: Vec<Step>,
-    /// One buffer per lowered tensor, `max_rows · width` floats each.
+    /// `max_rows · width` floats each; a buffer is reused once the tensor in it is
+    /// dead (see [`lower::share_buffers`]).
     buffers: Vec<Tensor>,
     inputs: Vec<(Slot, usize)>,
     outputs: Vec<(Slot, usize)>,
@@ -294,21 +295,6 @@ impl MlpGraph {
             } => rows(*src, *dst, n, *width, graph, |x, y| softmax(x, *group, y)),
         }
         Ok(())
-    }
-}
-
-/// Buffers a step reads, and the one it writes.
-fn step_buffers(step: &Step) -> (Vec<usize>, usize) {
-    match step {
-        Step::Copy { src, dst, .. }
-        | Step::Linear { src, dst, .. }
-        | Step::Unary { src, dst, .. }
-        | Step::LayerNorm { src, dst, .. }
-        | Step::Softmax { src, dst, .. } => (vec![src.buf], dst.buf),
-        Step::Binary { a, b, dst, .. } => match b {
-            Operand::Rows(b) => (vec![a.buf, b.buf], dst.buf),
-            Operand::Block(_) => (vec![a.buf], dst.buf),
-        },
     }
 }
 
