@@ -1,4 +1,5 @@
-//! `augur bench-model <pkg>`: per-graph latency and FLOP/s of the tract world model,
+//! `augur bench-model <pkg>`: per-graph latency and FLOP/s of the world model on
+//! Augur's executors (the MLP executor where it applies, else tract; or one forced),
 //! optionally beside onnxruntime on the same ONNX files, measured in the same run.
 
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use augur_planner::WorldModel;
-use augur_runtime::model::{GraphRole, ModelPackage, PrepareOptions, TractWorldModel};
+use augur_runtime::model::{Executor, GraphRole, ModelPackage, PrepareOptions, TractWorldModel};
 use augur_runtime::resources::resident_memory;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
@@ -38,6 +39,30 @@ pub struct Args {
     /// Ignore compiled artifacts and load the ONNX files.
     #[arg(long)]
     pub no_compiled: bool,
+    /// Which executor runs the graphs.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub executor: ExecutorArg,
+}
+
+/// `--executor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorArg {
+    /// The MLP executor where the graph allows it, tract for the rest (what the node runs).
+    Auto,
+    /// tract for every graph.
+    Tract,
+    /// The MLP executor for every graph (fails on one it does not support).
+    Mlp,
+}
+
+impl From<ExecutorArg> for Executor {
+    fn from(e: ExecutorArg) -> Executor {
+        match e {
+            ExecutorArg::Auto => Executor::Auto,
+            ExecutorArg::Tract => Executor::Tract,
+            ExecutorArg::Mlp => Executor::Mlp,
+        }
+    }
 }
 
 /// One graph's timing.
@@ -68,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         batch_sizes: vec![args.batch],
         encoder_batch_sizes: vec![args.batch],
         threads: args.threads,
-        ..PrepareOptions::default()
+        executor: args.executor.into(),
     };
     let mut model = TractWorldModel::from_package(&package, &options)?;
     let cold_start = start.elapsed();
@@ -96,14 +121,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ))
     );
     println!(
-        "{:<9} {:>11} {:>11} {:>12} {:>9}{}",
+        "{:<9} {:<9} {:>11} {:>11} {:>12} {:>9}{}",
         "graph",
+        "executor",
         "median",
         "p99",
         "rows/s",
         "GFLOP/s",
         if args.peer {
-            "   onnxruntime median   tract speed-up"
+            "   onnxruntime median   Augur speed-up"
         } else {
             ""
         }
@@ -120,11 +146,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             continue;
         };
         let flops = graph.flops(args.batch).unwrap_or(0);
+        let executor = if graph.uses_mlp_executor() {
+            "mlp"
+        } else {
+            "tract"
+        };
         let timing = time_graph(&mut model, role, args.batch, dims, args.warmup, args.iters)?;
         let secs = timing.median.as_secs_f64();
         let mut line = format!(
-            "{:<9} {:>8.1} µs {:>8.1} µs {:>12.0} {:>9.2}",
+            "{:<9} {:<9} {:>8.1} µs {:>8.1} µs {:>12.0} {:>9.2}",
             role.name(),
+            executor,
             secs * 1e6,
             timing.p99.as_secs_f64() * 1e6,
             args.batch as f64 / secs,
