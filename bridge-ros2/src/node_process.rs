@@ -121,6 +121,17 @@ pub fn read_plan_stats(path: &Path) -> anyhow::Result<Vec<PlanStatsMessage>> {
     Ok(stats)
 }
 
+/// CPU time the hypervisor has taken from this machine's virtual CPUs since boot, s
+/// (the `steal` column of `/proc/stat`, all CPUs); `None` off Linux.
+pub fn cpu_steal_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let steal: u64 = cpu.split_whitespace().nth(7)?.parse().ok()?;
+    // SAFETY: sysconf only reads a constant of the running system.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| steal as f64 / ticks as f64)
+}
+
 /// `(VmRSS, VmHWM)` of `pid` in KiB.
 pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

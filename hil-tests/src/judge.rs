@@ -83,6 +83,11 @@ pub struct RunLog {
     pub exits: Vec<NodeExit>,
     /// Resident memory of the node, `(t, KiB)`.
     pub rss_kib: Vec<(f64, u64)>,
+    /// CPU time the hypervisor took from the machine's virtual CPUs, `(t, s since
+    /// boot)` (Linux `/proc/stat`; empty elsewhere). On a VM it explains stalls no
+    /// scenario injected.
+    #[serde(default)]
+    pub cpu_steal: Vec<(f64, f64)>,
     /// Returns of the complete episodes (learned simulator: the task's reward on
     /// the simulated state, as the physics plant computes it).
     pub returns: Vec<f64>,
@@ -132,6 +137,11 @@ const LATENCY_TOLERANCE: f64 = 0.01;
 const RESUME_TIME: f64 = 1.0;
 /// Default time from kill to the restarted node's first command.
 const RESTART_TIME: f64 = 60.0;
+/// A deadline miss is put down to the hypervisor when at least this much CPU time was
+/// stolen from the machine ...
+const STEAL_EXPLAINS: f64 = 0.010;
+/// ... within this long of the miss, s (the samples are 0.5 s apart).
+const STEAL_WINDOW: f64 = 1.0;
 
 fn rule(rules: &mut Vec<RuleResult>, name: String, passed: bool, detail: String) {
     rules.push(RuleResult {
@@ -145,6 +155,25 @@ impl RunLog {
     fn is_safe(&self, c: &CommandSample) -> bool {
         c.values.len() == self.safe_action.len()
             && c.values.iter().zip(&self.safe_action).all(|(a, b)| a == b)
+    }
+
+    /// CPU time stolen by the hypervisor between the samples around `t ± STEAL_WINDOW`.
+    fn steal_near(&self, t: f64) -> f64 {
+        let before = self
+            .cpu_steal
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= t - STEAL_WINDOW)
+            .or(self.cpu_steal.first());
+        let after = self
+            .cpu_steal
+            .iter()
+            .find(|(at, _)| *at >= t + STEAL_WINDOW)
+            .or(self.cpu_steal.last());
+        match (before, after) {
+            (Some((_, a)), Some((_, b))) => (b - a).max(0.0),
+            _ => 0.0,
+        }
     }
 
     /// Windows that explain deadline misses (and, for a kill, missing commands).
@@ -421,26 +450,35 @@ pub fn judge(scenario: &Scenario, log: &RunLog) -> Verdict {
         );
     }
 
-    // Deadline misses the scenario does not explain.
+    // Deadline misses neither the scenario nor the machine's hypervisor explains.
     if let Some(limit) = th.max_unexplained_deadline_misses {
-        let misses: Vec<f64> = log
+        let outside: Vec<f64> = log
             .cycles
             .iter()
             .filter(|c| c.deadline_missed && !log.explains_misses(scenario, c.t))
             .map(|c| c.t)
             .collect();
+        let (stolen, misses): (Vec<f64>, Vec<f64>) = outside
+            .iter()
+            .partition(|&&t| log.steal_near(t) >= STEAL_EXPLAINS);
+        let total_steal = match (log.cpu_steal.first(), log.cpu_steal.last()) {
+            (Some((_, a)), Some((_, b))) => b - a,
+            _ => 0.0,
+        };
         rule(
             &mut rules,
             "unexplained_deadline_misses".into(),
             misses.len() as u64 <= limit && !log.cycles.is_empty(),
             format!(
-                "{} deadline misses outside fault windows over {} recorded cycles (limit {limit}){}",
+                "{} deadline misses outside fault windows over {} recorded cycles (limit {limit}){}; {} more within {STEAL_WINDOW} s of CPU time stolen by the hypervisor ({:.1} s stolen over the run)",
                 misses.len(),
                 log.cycles.len(),
                 misses
                     .first()
                     .map(|t| format!(", first at {t:.2} s"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                stolen.len(),
+                total_steal
             ),
         );
     }
@@ -559,6 +597,38 @@ duration = 2.0
             ]
         );
         assert!(!verdict.passed);
+    }
+
+    #[test]
+    fn a_deadline_miss_is_put_down_to_cpu_steal_only_when_steal_was_seen_near_it() {
+        let s = scenario("[thresholds]\nmax_unexplained_deadline_misses = 0");
+        let mut run = log(3.2);
+        let cycle = |t: f64, missed: bool| CycleSample {
+            t,
+            planned: true,
+            faults: 0,
+            command: vec![0.5],
+            compute_ms: if missed { 60.0 } else { 5.0 },
+            deadline_missed: missed,
+        };
+        run.cycles = (0..200).map(|k| cycle(k as f64 * 0.05, k == 160)).collect();
+        // 40 ms stolen between 7.5 s and 8.0 s; the miss is at 8.0 s.
+        run.cpu_steal = (0..20)
+            .map(|k| (k as f64 * 0.5, if k >= 16 { 100.04 } else { 100.0 }))
+            .collect();
+        let verdict = judge(&s, &run);
+        let rule = verdict
+            .rules
+            .iter()
+            .find(|r| r.rule == "unexplained_deadline_misses")
+            .unwrap();
+        assert!(rule.passed, "{}", rule.detail);
+        assert!(rule.detail.contains("1 more within"), "{}", rule.detail);
+        // The same miss without steal around it is unexplained.
+        run.cpu_steal = (0..20).map(|k| (k as f64 * 0.5, 100.0)).collect();
+        let verdict = judge(&s, &run);
+        let failed: Vec<&str> = verdict.failures().map(|r| r.rule.as_str()).collect();
+        assert_eq!(failed, ["unexplained_deadline_misses"]);
     }
 
     #[test]

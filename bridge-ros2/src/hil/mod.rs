@@ -25,7 +25,9 @@ use augur_runtime::model::manifest::Manifest;
 use crate::cli::run::resolve;
 use crate::msg::{Clock, DiagnosticArray, Float64MultiArray, Header, JointState, Time};
 use crate::node::diagnostics::STATUS_NAME;
-use crate::node_process::{memory_kib, read_cycles, read_plan_stats, run_command, NodeProcess};
+use crate::node_process::{
+    cpu_steal_seconds, memory_kib, read_cycles, read_plan_stats, run_command, NodeProcess,
+};
 use crate::transport::{TopicQos, Transport, TransportKind, TransportOptions};
 use plant::{BenchPlant, JointSample};
 use proxy::{FaultProxy, SensorLink};
@@ -351,44 +353,59 @@ impl Drop for BenchClock {
     }
 }
 
-/// Samples the node's resident memory every 500 ms until dropped.
-struct MemorySampler {
+/// What [`ResourceSampler`] saw: the node's resident memory `(t, KiB)` and the
+/// machine's CPU steal `(t, s since boot)`.
+#[derive(Default)]
+struct ResourceSamples {
+    rss_kib: Vec<(f64, u64)>,
+    cpu_steal: Vec<(f64, f64)>,
+}
+
+/// Samples the node's resident memory and the hypervisor's CPU steal every 500 ms
+/// until finished.
+struct ResourceSampler {
     running: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<(f64, u64)>>>,
+    samples: Arc<Mutex<ResourceSamples>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl MemorySampler {
-    fn start(pid: Arc<AtomicU32>, t0: Instant) -> MemorySampler {
+impl ResourceSampler {
+    fn start(pid: Arc<AtomicU32>, t0: Instant) -> ResourceSampler {
         let running = Arc::new(AtomicBool::new(true));
-        let samples = Arc::new(Mutex::new(Vec::new()));
+        let samples = Arc::new(Mutex::new(ResourceSamples::default()));
         let (r, s) = (running.clone(), samples.clone());
         let thread = std::thread::spawn(move || {
             while r.load(Ordering::Relaxed) {
-                if let Some((rss, _)) = memory_kib(pid.load(Ordering::Relaxed)) {
-                    s.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((t0.elapsed().as_secs_f64(), rss));
+                let t = t0.elapsed().as_secs_f64();
+                let rss = memory_kib(pid.load(Ordering::Relaxed));
+                let steal = cpu_steal_seconds();
+                let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((rss, _)) = rss {
+                    s.rss_kib.push((t, rss));
                 }
+                if let Some(steal) = steal {
+                    s.cpu_steal.push((t, steal));
+                }
+                drop(s);
                 std::thread::sleep(Duration::from_millis(500));
             }
         });
-        MemorySampler {
+        ResourceSampler {
             running,
             samples,
             thread: Some(thread),
         }
     }
 
-    fn finish(mut self) -> Vec<(f64, u64)> {
+    /// Stops sampling and puts what was seen into `log`.
+    fn finish(mut self, log: &mut RunLog) {
         self.running.store(false, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        self.samples
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let samples = std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()));
+        log.rss_kib = samples.rss_kib;
+        log.cpu_steal = samples.cpu_steal;
     }
 }
 
@@ -491,7 +508,7 @@ pub fn run_scenario(
             let t0 = Instant::now();
             t0_unix = unix_s(SystemTime::now());
             proxy.start_clock(t0);
-            let sampler = MemorySampler::start(nodes.pid.clone(), t0);
+            let sampler = ResourceSampler::start(nodes.pid.clone(), t0);
             run_pendulum(
                 scenario, &bench, &proxy, &observer, &mut nodes, &mut log, t0, &mut plant,
             )?;
@@ -507,7 +524,7 @@ pub fn run_scenario(
                     break observer.last_diagnostics();
                 }
             };
-            log.rss_kib = sampler.finish();
+            sampler.finish(&mut log);
             nodes.stop(t0.elapsed().as_secs_f64())?;
             log.windows = proxy.windows();
             let last_start = log.restarts.last().copied().unwrap_or(f64::NEG_INFINITY);
@@ -526,10 +543,10 @@ pub fn run_scenario(
             let t0 = Instant::now();
             let observer = Observer::new(&transport, &resolved.topics.command, t0_unix)?;
             nodes.start()?;
-            let sampler = MemorySampler::start(nodes.pid.clone(), t0);
+            let sampler = ResourceSampler::start(nodes.pid.clone(), t0);
             run_reacher(scenario, paths, &dir, &mut nodes, &mut log, t0)?;
             log.diagnostics = observer.last_diagnostics();
-            log.rss_kib = sampler.finish();
+            sampler.finish(&mut log);
             nodes.stop(t0.elapsed().as_secs_f64())?;
             log.commands =
                 std::mem::take(&mut *observer.commands.lock().unwrap_or_else(|e| e.into_inner()));
