@@ -81,7 +81,11 @@ impl PendulumBench {
         } else {
             TriggerArg::Rate
         };
-        let (resolved, _) = resolve(model, Some(trigger), ros_args)?;
+        let (mut resolved, _) = resolve(model, Some(trigger), ros_args)?;
+        if lockstep {
+            // The plant waits for each command: nothing moves while the node plans.
+            resolved.params.runner.delay_compensation = None;
+        }
         let mut node_options = options.clone();
         let mut plant_options = TransportOptions {
             node_name: "pendulum_plant".into(),

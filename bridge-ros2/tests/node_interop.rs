@@ -233,6 +233,7 @@ fn observation_trigger_bit_identical(wire: Wire) {
                 fresh: true,
                 timing_faults: FaultSet::EMPTY,
                 budget: Budget::transitions(512),
+                delay_steps: 0,
             });
             assert!(out.planned && !out.is_safe());
             out.command()[0] as f64

@@ -52,11 +52,16 @@ fn deadline_is_met_within_one_model_call_and_reported() {
             // clock check and the model's, which preemption on a loaded machine can
             // stretch), so the plan ends at most one call after it; the generous margins
             // absorb scheduling noise on a shared 2-core machine.
-            let last_start = model.last_call_start.expect("at least one call");
-            assert!(
-                last_start <= deadline + Duration::from_millis(5),
-                "{name}, {allowed_ms} ms: a call started after the deadline"
-            );
+            // Under emulation (qemu) setting up a 1 ms plan can outlast the deadline, so
+            // no call at all is a correct outcome too.
+            if let Some(last_start) = model.last_call_start.take() {
+                assert!(
+                    last_start <= deadline + Duration::from_millis(5),
+                    "{name}, {allowed_ms} ms: a call started after the deadline"
+                );
+            } else {
+                assert_eq!(plan.stats().model_calls, 0, "{name}, {allowed_ms} ms");
+            }
             let late = finished.saturating_duration_since(deadline);
             assert!(
                 late <= call + Duration::from_millis(20),

@@ -93,6 +93,7 @@ fn input(observation: Option<&[f32]>, timing: FaultSet) -> CycleInput<'_> {
         fresh: true,
         timing_faults: timing,
         budget: Budget::transitions(1024),
+        delay_steps: 0,
     }
 }
 
@@ -208,6 +209,137 @@ fn the_prediction_monitor_measures_the_one_step_error_and_can_fall_back() {
     assert_eq!(c.watchdog().raised(Fault::PredictionError), 1);
 }
 
+/// z' = g z + a (g = 1 unless switched), reward -z'^2: the best action cancels the
+/// state, so the plan depends on which state it starts from.
+#[derive(Clone, Debug)]
+struct Integrator {
+    gain: Rc<Cell<f32>>,
+}
+
+impl Integrator {
+    fn new() -> Self {
+        Integrator {
+            gain: Rc::new(Cell::new(1.0)),
+        }
+    }
+}
+
+impl WorldModel for Integrator {
+    fn dims(&self) -> ModelDims {
+        ModelDims {
+            obs_dim: 1,
+            latent_dim: 1,
+            action_dim: 1,
+        }
+    }
+    fn max_batch(&self) -> usize {
+        4096
+    }
+    fn encode(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError> {
+        z.copy_from_slice(obs);
+        Ok(())
+    }
+    fn step(
+        &mut self,
+        z: &[f32],
+        a: &[f32],
+        z_next: &mut [f32],
+        r: &mut [f32],
+    ) -> Result<(), ModelError> {
+        for (((n, z), a), r) in z_next.iter_mut().zip(z).zip(a).zip(r) {
+            *n = self.gain.get() * z + a;
+            *r = -*n * *n;
+        }
+        Ok(())
+    }
+}
+
+fn integrator_control(model: Integrator) -> ControlLoop<Integrator, TreePlanner> {
+    let planner = TreePlanner::new(
+        TreeConfig::default(),
+        ActionConfig::new(vec![-1.0], vec![1.0]),
+        model.dims(),
+    )
+    .unwrap();
+    ControlLoop::new(
+        model,
+        planner,
+        CycleConfig {
+            safe_action: vec![0.0],
+            obs_mean: vec![0.0],
+            obs_std: vec![1.0],
+            prediction_error_threshold: None,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn delay_compensation_plans_from_the_state_the_command_will_meet() {
+    for steps in [1u8, 2, 3] {
+        // Compensated: the second observation is rolled `steps` steps forward under the
+        // first command before planning.
+        let mut c = integrator_control(Integrator::new());
+        let first = c.cycle(&input(Some(&[0.5]), FaultSet::EMPTY)).command()[0];
+        assert!(first < -0.3, "the first command cancels the state: {first}");
+        let out = *c.cycle(&CycleInput {
+            delay_steps: steps,
+            ..input(Some(&[0.3]), FaultSet::EMPTY)
+        });
+        assert!(out.planned);
+        assert_eq!(out.delay_steps, steps);
+        // The same as planning, uncompensated, on the state predicted by hand.
+        let mut forwarded = 0.3f32;
+        for _ in 0..steps {
+            forwarded += first;
+        }
+        let mut reference = integrator_control(Integrator::new());
+        reference.cycle(&input(Some(&[0.5]), FaultSet::EMPTY));
+        let expected = reference
+            .cycle(&input(Some(&[forwarded]), FaultSet::EMPTY))
+            .command()[0];
+        assert_eq!(out.command()[0].to_bits(), expected.to_bits(), "{steps} steps");
+        assert!(
+            (out.command()[0] + forwarded.clamp(-1.0, 1.0)).abs() < 0.1,
+            "{steps} steps: {} does not cancel {forwarded}",
+            out.command()[0]
+        );
+        // The monitor predicts the next observation under the command in effect until
+        // then (the first one), not the one just decided.
+        let next = c.cycle(&input(Some(&[0.3 + first]), FaultSet::EMPTY));
+        assert_eq!(next.prediction_error, Some(0.0), "{steps} steps");
+    }
+}
+
+#[test]
+fn delay_compensation_is_capped_and_a_diverging_roll_forward_is_a_model_fault() {
+    let mut c = integrator_control(Integrator::new());
+    c.cycle(&input(Some(&[0.5]), FaultSet::EMPTY));
+    let out = c.cycle(&CycleInput {
+        delay_steps: 200,
+        ..input(Some(&[0.3]), FaultSet::EMPTY)
+    });
+    assert_eq!(out.delay_steps, augur_runtime::control::MAX_DELAY_STEPS);
+
+    let model = Integrator::new();
+    let gain = model.gain.clone();
+    let mut c = integrator_control(model);
+    c.cycle(&input(Some(&[0.5]), FaultSet::EMPTY));
+    gain.set(f32::INFINITY);
+    let out = *c.cycle(&CycleInput {
+        delay_steps: 1,
+        ..input(Some(&[0.5]), FaultSet::EMPTY)
+    });
+    assert_eq!(out.faults, FaultSet::EMPTY.with(Fault::ModelFault));
+    assert_eq!(out.command(), [0.0]);
+    gain.set(1.0);
+    let out = c.cycle(&CycleInput {
+        delay_steps: 1,
+        ..input(Some(&[0.5]), FaultSet::EMPTY)
+    });
+    assert!(out.faults.is_empty() && out.planned);
+}
+
 #[test]
 fn same_seed_and_inputs_give_bit_identical_commands() {
     let run = || {
@@ -257,6 +389,7 @@ fn recorded_run() -> Vec<CycleRecord> {
                 max_transitions: Some(1024),
                 max_model_calls: Some(1 + (i * 7919) % 13),
             },
+            delay_steps: (i % 3) as u8,
         });
         let now = Instant::now();
         let timing = CycleTiming {

@@ -91,6 +91,8 @@ fn allocations_in_steady_state(planner: PlannerConfig) -> (u64, u64) {
             fresh: k % 5 != 0,
             timing_faults: timing,
             budget: Budget::transitions(256),
+            // Delay compensation of 0, 1 and 2 steps: every path is taken.
+            delay_steps: (k % 3) as u8,
         });
         out.planned as u64
     };

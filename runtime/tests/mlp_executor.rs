@@ -77,7 +77,14 @@ fn all_outputs(model: &mut TractWorldModel, n: usize, seed: u64) -> Vec<(GraphRo
 fn assert_matches_tract(name: &str) {
     let mut tract = load(name, Executor::Tract);
     let mut mlp = load(name, Executor::Mlp);
-    for (n, seed) in [(1, 1), (7, 2), (64, 3), (512, 4)] {
+    // 512 rows are 8 blocks of 64. Under qemu (the aarch64 run) emulated tract takes
+    // minutes per hundred bench-1m rows, so 70 rows (a block and a remainder) stand in.
+    let rows: &[(usize, u64)] = if cfg!(target_arch = "x86_64") {
+        &[(1, 1), (7, 2), (64, 3), (512, 4)]
+    } else {
+        &[(1, 1), (7, 2), (70, 3)]
+    };
+    for &(n, seed) in rows {
         let want = all_outputs(&mut tract, n, seed);
         let got = all_outputs(&mut mlp, n, seed);
         assert_eq!(want.len(), got.len());

@@ -195,6 +195,10 @@ pub const FIXED: &[(&str, &str)] = &[
     ),
     ("diagnostics_period", "/diagnostics period, s"),
     (
+        "delay_compensation",
+        "plan from the state predicted for when the command reaches a plant sampling every dt",
+    ),
+    (
         "use_sim_time",
         "follow /clock: stamps and the rate trigger's schedule use simulated time",
     ),
@@ -564,6 +568,7 @@ impl NodeParams {
             .string("command.topic")?
             .unwrap_or_else(|| default_topic.into());
         let use_sim_time = r.bool("use_sim_time", false)?;
+        let delay_compensation = r.bool("delay_compensation", true)?;
         let diagnostics_period = r.seconds("diagnostics_period", 1.0)?;
         if diagnostics_period.is_zero() {
             return Err(invalid("diagnostics_period", "must be positive"));
@@ -615,6 +620,8 @@ impl NodeParams {
                 sensor_timeout,
                 max_deadline_misses: max_deadline_misses as u32,
                 sim_time: use_sim_time,
+                delay_compensation: delay_compensation
+                    .then(|| Duration::from_secs_f64(manifest.model.dt)),
             },
             planner,
             seed,

@@ -17,6 +17,8 @@ use super::safety::{Fault, FaultSet, Watchdog};
 pub const MAX_ACTION: usize = 32;
 /// Most predicted steps (planner horizon + 1) carried in a cycle's output.
 pub const MAX_PREDICTED_STEPS: usize = 16;
+/// Most model steps an observation is predicted forward to compensate for delay.
+pub const MAX_DELAY_STEPS: u8 = 4;
 
 /// How the cycle behaves; built from node parameters and the manifest.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,6 +83,11 @@ pub struct CycleInput<'a> {
     pub timing_faults: FaultSet,
     /// The planning budget.
     pub budget: Budget,
+    /// Delay compensation: model steps the plant will have taken, under the command
+    /// last sent, between this observation and the moment the new command reaches it.
+    /// The encoded state is rolled forward that many steps before planning (at most
+    /// [`MAX_DELAY_STEPS`]); 0 plans on the observation as it is.
+    pub delay_steps: u8,
 }
 
 /// What one cycle produced: fixed size, so it crosses threads by value.
@@ -102,6 +109,8 @@ pub struct CycleOutput {
     pub fresh: bool,
     /// The input's timing faults.
     pub timing_faults: FaultSet,
+    /// Model steps the observation was predicted forward before planning.
+    pub delay_steps: u8,
     /// Whether [`ControlLoop::reset`] ran since the previous cycle (a new episode).
     pub reset: bool,
     /// Active faults after this cycle.
@@ -149,6 +158,9 @@ pub struct ControlLoop<M, P> {
     watchdog: Watchdog,
     obs: Vec<f32>,
     z: Vec<f32>,
+    // The state planned from after delay compensation, and a step's scratch.
+    z_plan: Vec<f32>,
+    z_scratch: Vec<f32>,
     // The one-step prediction made last cycle: latent and (with a decoder) observation.
     z_pred: Vec<f32>,
     obs_pred: Vec<f32>,
@@ -224,6 +236,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
             has_observation: false,
             fresh: false,
             timing_faults: FaultSet::EMPTY,
+            delay_steps: 0,
             reset: false,
             faults: FaultSet::EMPTY,
             planned: false,
@@ -237,6 +250,8 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         Ok(ControlLoop {
             obs: vec![0.0; dims.obs_dim],
             z: vec![0.0; dims.latent_dim],
+            z_plan: vec![0.0; dims.latent_dim],
+            z_scratch: vec![0.0; dims.latent_dim],
             z_pred: vec![0.0; dims.latent_dim],
             obs_pred: vec![0.0; dims.obs_dim],
             reward_scratch: vec![0.0; 1],
@@ -279,13 +294,14 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         out.has_observation = false;
         out.fresh = input.fresh;
         out.timing_faults = input.timing_faults;
+        out.delay_steps = 0;
         out.reset = std::mem::take(&mut self.reset_pending);
 
         let planned = match input.observation {
             Some(raw) if raw.len() == self.dims.obs_dim => {
                 out.has_observation = true;
                 out.observation[..raw.len()].copy_from_slice(raw);
-                self.plan(raw, input.fresh, input.budget)
+                self.plan(raw, input.fresh, input.budget, input.delay_steps)
             }
             _ => {
                 // Nothing to plan on: a prediction made before the gap is meaningless.
@@ -308,16 +324,18 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         out.planned = planned;
         out.faults = self.watchdog.active();
         out.compute_time = started.elapsed();
-        // The prediction for the next cycle, from the command actually sent.
-        if planned {
+        // The prediction for the next cycle, from the command actually sent (with
+        // delay compensation it was made before planning, from the previous command:
+        // the one the plant applies until the next observation).
+        if planned && self.output.delay_steps == 0 {
             tracing::trace_span!("predict").in_scope(|| self.predict_next());
         }
         &self.output
     }
 
-    /// Normalise, encode, compare the prediction, plan. Returns whether the planner
-    /// produced a usable action (stored in `self.action`).
-    fn plan(&mut self, raw: &[f32], fresh: bool, budget: Budget) -> bool {
+    /// Normalise, encode, compare the prediction, compensate the delay, plan. Returns
+    /// whether the planner produced a usable action (stored in `self.action`).
+    fn plan(&mut self, raw: &[f32], fresh: bool, budget: Budget, delay_steps: u8) -> bool {
         let finite = raw.iter().all(|x| x.is_finite());
         self.watchdog.report(Fault::NonFiniteObservation, !finite);
         if !finite {
@@ -345,12 +363,26 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         }
         drop(encode_span);
         tracing::trace_span!("monitor").in_scope(|| self.monitor(fresh));
+        let delay_steps = delay_steps.min(MAX_DELAY_STEPS);
+        if delay_steps > 0 {
+            let forwarded =
+                tracing::trace_span!("compensate").in_scope(|| self.roll_forward(delay_steps));
+            self.watchdog.report(Fault::ModelFault, !forwarded);
+            if !forwarded {
+                self.has_prediction = false;
+                self.needs_reset = true;
+                return false;
+            }
+            self.output.delay_steps = delay_steps;
+        } else {
+            self.z_plan.copy_from_slice(&self.z);
+        }
         if self.needs_reset {
             self.planner.reset();
             self.needs_reset = false;
         }
         let plan_span = tracing::trace_span!("plan").entered();
-        let plan = match self.planner.plan(&mut self.model, &self.z, budget) {
+        let plan = match self.planner.plan(&mut self.model, &self.z_plan, budget) {
             Ok(plan) => plan,
             Err(_) => {
                 self.watchdog.report(Fault::PlannerFault, true);
@@ -416,6 +448,37 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
             self.watchdog
                 .report(Fault::PredictionError, !(rms <= limit));
         }
+    }
+
+    /// Rolls the encoded state `steps` model steps forward under the command last sent
+    /// (still in effect at the plant) into `z_plan`; the first step is also the
+    /// prediction of the next observation. False if the model fails or diverges.
+    fn roll_forward(&mut self, steps: u8) -> bool {
+        let a = self.dims.action_dim;
+        let command = &self.output.command[..a];
+        let first = self
+            .model
+            .step(&self.z, command, &mut self.z_pred, &mut self.reward_scratch)
+            .is_ok()
+            && self.z_pred.iter().all(|x| x.is_finite());
+        if !first {
+            return false;
+        }
+        self.has_prediction =
+            !self.model.has_decoder() || self.model.decode(&self.z_pred, &mut self.obs_pred).is_ok();
+        self.z_plan.copy_from_slice(&self.z_pred);
+        for _ in 1..steps {
+            let ok = self
+                .model
+                .step(&self.z_plan, command, &mut self.z_scratch, &mut self.reward_scratch)
+                .is_ok()
+                && self.z_scratch.iter().all(|x| x.is_finite());
+            if !ok {
+                return false;
+            }
+            std::mem::swap(&mut self.z_plan, &mut self.z_scratch);
+        }
+        true
     }
 
     /// One model step from the current latent with the command sent.

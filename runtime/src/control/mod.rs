@@ -12,11 +12,13 @@ pub mod replay;
 pub mod runner;
 pub mod safety;
 
-pub use cycle::{ControlLoop, CycleConfig, CycleInput, CycleOutput, MAX_ACTION};
+pub use cycle::{ControlLoop, CycleConfig, CycleInput, CycleOutput, MAX_ACTION, MAX_DELAY_STEPS};
 pub use ingest::{sample_queues, IngestStats, SampleReceiver, SampleSender};
 pub use observation::{
     Assembler, FeatureSpec, Field, IngestError, MappingError, ObservationMap, Sample, SensorView,
     SourceKind, SourceSpec, Transform,
 };
-pub use runner::{CycleSink, CycleTiming, Diagnostics, RunnerConfig, Shared, Trigger};
+pub use runner::{
+    delay_steps, CycleSink, CycleTiming, Diagnostics, RunnerConfig, Shared, Trigger, PUBLISH_ALLOWANCE,
+};
 pub use safety::{Fault, FaultSet, Watchdog};

@@ -1,7 +1,7 @@
 //! Re-running recorded cycles: the determinism check behind `augur replay`.
 //!
 //! Every [`CycleRecord`] carries the control loop's input (raw observation, `fresh`,
-//! timing faults, episode resets) and what the deadline let the planner do (its model
+//! timing faults, delay-compensation steps, episode resets) and what the deadline let the planner do (its model
 //! calls). Replay feeds the same inputs, in order, to a control loop built from the
 //! same model and parameters, with the recorded call count as the budget instead of
 //! the deadline, and compares every command bit for bit.
@@ -80,6 +80,7 @@ pub fn replay<M: WorldModel, P: Planner>(
             fresh: record.fresh,
             timing_faults: record.timing_faults(),
             budget,
+            delay_steps: record.delay_steps,
         });
         report.cycles += 1;
         if record.planned {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use augur_planner::{Budget, PlanStats, Planner, WorldModel};
 
-use super::cycle::{ControlLoop, CycleInput, CycleOutput};
+use super::cycle::{ControlLoop, CycleInput, CycleOutput, MAX_DELAY_STEPS};
 use super::ingest::{IngestStats, SampleReceiver};
 use super::observation::{Assembler, ObservationMap, MAX_FEATURES};
 use super::safety::{Fault, FaultSet};
@@ -47,6 +47,28 @@ pub struct RunnerConfig {
     /// Rate trigger on simulated time (`use_sim_time`): cycles follow
     /// [`Shared::sim_time_ns`] (the latest `/clock`) instead of the wall clock.
     pub sim_time: bool,
+    /// Delay compensation: the plant's sample period (the model's `dt`). A plant that
+    /// samples every `dt` applies the latest command it has at each sample; when the
+    /// observation's age plus the expected cycle time reaches past the next sample,
+    /// the plant will have moved on under the previous command, so the cycle plans
+    /// from the state predicted that many steps ahead. `None`: plan on the
+    /// observation as it is (lock-step plants, which wait for the command).
+    pub delay_compensation: Option<Duration>,
+}
+
+/// Time allowed for publishing a command and its transport to the plant, added to the
+/// expected cycle time when counting the plant's samples before it arrives.
+pub const PUBLISH_ALLOWANCE: Duration = Duration::from_millis(1);
+
+/// Model steps the plant takes (one per `step`) before a command decided from an
+/// observation `age` old, ready after `cycle_time`, reaches it.
+pub fn delay_steps(age: Duration, cycle_time: Duration, step: Duration) -> u8 {
+    if step.is_zero() {
+        return 0;
+    }
+    let until_arrival = age + cycle_time + PUBLISH_ALLOWANCE;
+    let steps = until_arrival.as_nanos() / step.as_nanos();
+    steps.min(MAX_DELAY_STEPS as u128) as u8
 }
 
 /// Timing of one cycle, beside its output.
@@ -141,6 +163,8 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
     let mut next = Instant::now();
     let mut last_trigger = Instant::now();
     let mut sim = SimSchedule::new(config.period);
+    // Expected time from cycle start to command out: a moving average of cycle times.
+    let mut expected_cycle = Duration::ZERO;
 
     // A reset (new episode) applies after a wait and before the samples that ended it:
     // lock-step benches send the new episode's first state right after asking.
@@ -249,11 +273,16 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
         if let Some(max) = config.max_transitions {
             budget = budget.with_max_transitions(max);
         }
+        let delay = match (config.delay_compensation, age) {
+            (Some(step), Some(age)) if usable => delay_steps(age, expected_cycle, step),
+            _ => 0,
+        };
         let output = *control.cycle(&CycleInput {
             observation: usable.then_some(&observation[..obs_dim]),
             fresh,
             timing_faults: timing,
             budget,
+            delay_steps: delay,
         });
         let finished = Instant::now();
         let missed = finished > period_end;
@@ -281,6 +310,13 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
 
         // Diagnostics.
         let cycle_time = finished - started;
+        if output.planned {
+            expected_cycle = if expected_cycle.is_zero() {
+                cycle_time
+            } else {
+                (expected_cycle * 4 + cycle_time) / 5
+            };
+        }
         diagnostics.cycles += 1;
         diagnostics.safe_cycles = control.watchdog().safe_cycles();
         diagnostics.deadline_misses += missed as u64;
@@ -406,6 +442,21 @@ mod tests {
     use super::*;
 
     const MS: u64 = 1_000_000;
+
+    #[test]
+    fn delay_steps_count_the_plant_samples_before_the_command_arrives() {
+        let ms = Duration::from_millis;
+        let dt = ms(50);
+        // Planned right after the sample and out well before the next: none.
+        assert_eq!(delay_steps(ms(2), ms(25), dt), 0);
+        // 34 ms old + 25 ms of planning: the plant samples once under the old command.
+        assert_eq!(delay_steps(ms(34), ms(25), dt), 1);
+        // The publish allowance counts: 24 + 25 + 1 reaches the sample at 50 ms.
+        assert_eq!(delay_steps(ms(24), ms(25), dt), 1);
+        assert_eq!(delay_steps(ms(80), ms(45), dt), 2);
+        assert_eq!(delay_steps(Duration::from_secs(10), ms(25), dt), MAX_DELAY_STEPS);
+        assert_eq!(delay_steps(ms(80), ms(45), Duration::ZERO), 0);
+    }
 
     #[test]
     fn sim_time_cycles_follow_the_clock_without_bursts_and_restart_after_jumps() {

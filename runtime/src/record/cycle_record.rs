@@ -28,6 +28,7 @@ bool reset                     # a new episode started before this cycle
 bool has_observation           # an observation was planned on
 bool fresh                     # new sensor data arrived since the previous cycle
 uint8 timing_faults            # faults decided from timing (bit per fault)
+uint8 delay_steps              # model steps the observation was predicted forward (delay compensation)
 float32[] observation          # the raw observation, before normalisation
 uint64 model_calls             # model calls the planner made (the replay budget)
 uint64 model_transitions       # rows run through the dynamics graph
@@ -60,6 +61,7 @@ pub struct CycleRecord {
     pub has_observation: bool,
     pub fresh: bool,
     pub timing_faults: u8,
+    pub delay_steps: u8,
     pub observation: Vec<f32>,
     pub model_calls: u64,
     pub model_transitions: u64,
@@ -95,6 +97,7 @@ impl CycleRecord {
             has_observation: output.has_observation,
             fresh: output.fresh,
             timing_faults: output.timing_faults.bits(),
+            delay_steps: output.delay_steps,
             observation: if output.has_observation {
                 output.observation().to_vec()
             } else {
@@ -155,6 +158,7 @@ mod tests {
             has_observation: true,
             fresh: false,
             timing_faults: 0b10,
+            delay_steps: 1,
             observation: vec![1.5, -0.25, f32::MIN_POSITIVE],
             model_calls: 9,
             model_transitions: 2048,
