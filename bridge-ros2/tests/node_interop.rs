@@ -213,6 +213,9 @@ fn observation_trigger_bit_identical(wire: Wire) {
         "period:=1.0",
         "-p",
         "sensor_timeout:=60.0",
+        // The states are not samples of a moving plant: plan on each as it is.
+        "-p",
+        "delay_compensation:=false",
     ];
     let states: Vec<(f64, f64)> = (0..8)
         .map(|k| (-2.5 + 0.7 * k as f64, 0.9 - 0.3 * k as f64))
