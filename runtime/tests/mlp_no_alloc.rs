@@ -90,7 +90,8 @@ fn steady_state_calls_of_every_graph_allocate_nothing() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../models")
             .join(name);
-        let max = 512;
+        // Under qemu (the aarch64 run) emulation is slow: 130 rows still span blocks.
+        let max = if cfg!(target_arch = "x86_64") { 512 } else { 130 };
         let options = PrepareOptions {
             batch_sizes: vec![max],
             encoder_batch_sizes: vec![max],
@@ -116,7 +117,7 @@ fn steady_state_calls_of_every_graph_allocate_nothing() {
             every_graph(&mut model, &mut b, n);
         }
         let count = allocations(|| {
-            for n in [max, 1, 64, 300, max] {
+            for n in [max, 1, 64, max * 3 / 5, max] {
                 every_graph(&mut model, &mut b, n);
             }
         });
