@@ -19,6 +19,7 @@ pub use observation::{
     SourceKind, SourceSpec, Transform,
 };
 pub use runner::{
-    delay_steps, CycleSink, CycleTiming, Diagnostics, RunnerConfig, Shared, Trigger, PUBLISH_ALLOWANCE,
+    CycleSink, CycleTiming, DelayCompensator, Diagnostics, RunnerConfig, Shared, Trigger,
+    PUBLISH_ALLOWANCE,
 };
 pub use safety::{Fault, FaultSet, Watchdog};

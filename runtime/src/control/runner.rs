@@ -60,15 +60,72 @@ pub struct RunnerConfig {
 /// expected cycle time when counting the plant's samples before it arrives.
 pub const PUBLISH_ALLOWANCE: Duration = Duration::from_millis(1);
 
-/// Model steps the plant takes (one per `step`) before a command decided from an
-/// observation `age` old, ready after `cycle_time`, reaches it.
-pub fn delay_steps(age: Duration, cycle_time: Duration, step: Duration) -> u8 {
-    if step.is_zero() {
-        return 0;
+/// Planned cycles whose times make the expected cycle time (their median).
+const RECENT_CYCLES: usize = 15;
+
+/// Delay compensation's bookkeeping: how long cycles take, how many plant samples a
+/// command will miss, and by when it must be ready to make the sample it is planned
+/// for.
+///
+/// The step count uses the median of recent cycle times, so one slow cycle does not
+/// flip the next decisions; and the cycle's planning deadline is cut to the moment the
+/// command must leave to reach the plant before the sample after those steps, so a
+/// cycle that runs long plans less instead of missing the sample it was planned for.
+#[derive(Clone, Copy, Debug)]
+pub struct DelayCompensator {
+    step: Duration,
+    recent: [Duration; RECENT_CYCLES],
+    len: usize,
+    next: usize,
+}
+
+impl DelayCompensator {
+    /// For a plant sampling every `step` (the model's `dt`).
+    pub fn new(step: Duration) -> DelayCompensator {
+        DelayCompensator {
+            step,
+            recent: [Duration::ZERO; RECENT_CYCLES],
+            len: 0,
+            next: 0,
+        }
     }
-    let until_arrival = age + cycle_time + PUBLISH_ALLOWANCE;
-    let steps = until_arrival.as_nanos() / step.as_nanos();
-    steps.min(MAX_DELAY_STEPS as u128) as u8
+
+    /// Records a planned cycle's time, start to command ready.
+    pub fn record(&mut self, cycle_time: Duration) {
+        self.recent[self.next] = cycle_time;
+        self.next = (self.next + 1) % RECENT_CYCLES;
+        self.len = (self.len + 1).min(RECENT_CYCLES);
+    }
+
+    /// The median of the recent planned cycles' times (zero before the first).
+    pub fn expected_cycle(&self) -> Duration {
+        if self.len == 0 {
+            return Duration::ZERO;
+        }
+        let mut sorted = self.recent;
+        let sorted = &mut sorted[..self.len];
+        sorted.sort_unstable();
+        sorted[self.len / 2]
+    }
+
+    /// For a cycle starting at `started` on an observation `age` old: the plant
+    /// samples the command will miss, and when it must be ready to make the next one
+    /// (`None` at [`MAX_DELAY_STEPS`]: the observation is too old to aim).
+    pub fn plan(&self, started: Instant, age: Duration) -> (u8, Option<Instant>) {
+        if self.step.is_zero() {
+            return (0, None);
+        }
+        let until_arrival = age + self.expected_cycle() + PUBLISH_ALLOWANCE;
+        let steps = until_arrival.as_nanos() / self.step.as_nanos();
+        if steps >= MAX_DELAY_STEPS as u128 {
+            return (MAX_DELAY_STEPS, None);
+        }
+        let target = self.step * (steps as u32 + 1);
+        let ready_by = (started + target)
+            .checked_sub(age + PUBLISH_ALLOWANCE)
+            .unwrap_or(started);
+        (steps as u8, Some(ready_by))
+    }
 }
 
 /// Timing of one cycle, beside its output.
@@ -163,8 +220,7 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
     let mut next = Instant::now();
     let mut last_trigger = Instant::now();
     let mut sim = SimSchedule::new(config.period);
-    // Expected time from cycle start to command out: a moving average of cycle times.
-    let mut expected_cycle = Duration::ZERO;
+    let mut compensator = config.delay_compensation.map(DelayCompensator::new);
 
     // A reset (new episode) applies after a wait and before the samples that ended it:
     // lock-step benches send the new episode's first state right after asking.
@@ -269,14 +325,15 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
         if usable {
             assembler.write(&mut observation[..obs_dim]);
         }
+        let (delay, ready_by) = match (&compensator, age) {
+            (Some(compensator), Some(age)) if usable => compensator.plan(started, age),
+            _ => (0, None),
+        };
+        let deadline = ready_by.map_or(deadline, |ready_by| deadline.min(ready_by));
         let mut budget = Budget::until(deadline);
         if let Some(max) = config.max_transitions {
             budget = budget.with_max_transitions(max);
         }
-        let delay = match (config.delay_compensation, age) {
-            (Some(step), Some(age)) if usable => delay_steps(age, expected_cycle, step),
-            _ => 0,
-        };
         let output = *control.cycle(&CycleInput {
             observation: usable.then_some(&observation[..obs_dim]),
             fresh,
@@ -310,12 +367,8 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
 
         // Diagnostics.
         let cycle_time = finished - started;
-        if output.planned {
-            expected_cycle = if expected_cycle.is_zero() {
-                cycle_time
-            } else {
-                (expected_cycle * 4 + cycle_time) / 5
-            };
+        if let Some(compensator) = compensator.as_mut().filter(|_| output.planned) {
+            compensator.record(cycle_time);
         }
         diagnostics.cycles += 1;
         diagnostics.safe_cycles = control.watchdog().safe_cycles();
@@ -444,18 +497,33 @@ mod tests {
     const MS: u64 = 1_000_000;
 
     #[test]
-    fn delay_steps_count_the_plant_samples_before_the_command_arrives() {
+    fn delay_compensation_counts_missed_samples_and_aims_at_the_next() {
         let ms = Duration::from_millis;
-        let dt = ms(50);
-        // Planned right after the sample and out well before the next: none.
-        assert_eq!(delay_steps(ms(2), ms(25), dt), 0);
-        // 34 ms old + 25 ms of planning: the plant samples once under the old command.
-        assert_eq!(delay_steps(ms(34), ms(25), dt), 1);
+        let mut c = DelayCompensator::new(ms(50));
+        let t0 = Instant::now();
+        // No cycle yet: only the age and the publish allowance count.
+        assert_eq!(c.plan(t0, ms(10)), (0, Some(t0 + ms(39))));
+        for _ in 0..7 {
+            c.record(ms(25));
+        }
+        // One slow cycle does not move the median.
+        c.record(ms(60));
+        assert_eq!(c.expected_cycle(), ms(25));
+        // Planned right after the sample: no step, and ready 1 ms before the next.
+        assert_eq!(c.plan(t0, ms(2)), (0, Some(t0 + ms(47))));
+        // 34 ms old + 25 ms of planning: the plant samples once under the old command;
+        // the command aims at the sample after (100 ms after this one's).
+        assert_eq!(c.plan(t0, ms(34)), (1, Some(t0 + ms(65))));
         // The publish allowance counts: 24 + 25 + 1 reaches the sample at 50 ms.
-        assert_eq!(delay_steps(ms(24), ms(25), dt), 1);
-        assert_eq!(delay_steps(ms(80), ms(45), dt), 2);
-        assert_eq!(delay_steps(Duration::from_secs(10), ms(25), dt), MAX_DELAY_STEPS);
-        assert_eq!(delay_steps(ms(80), ms(45), Duration::ZERO), 0);
+        assert_eq!(c.plan(t0, ms(24)).0, 1);
+        assert_eq!(c.plan(t0, Duration::from_secs(10)), (MAX_DELAY_STEPS, None));
+        // The median follows a lasting change.
+        for _ in 0..8 {
+            c.record(ms(45));
+        }
+        assert_eq!(c.expected_cycle(), ms(45));
+        assert_eq!(c.plan(t0, ms(10)).0, 1);
+        assert_eq!(DelayCompensator::new(Duration::ZERO).plan(t0, ms(80)), (0, None));
     }
 
     #[test]
