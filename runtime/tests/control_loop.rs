@@ -244,7 +244,10 @@ fn delay_compensation_plans_from_the_state_the_command_will_meet() {
         // first command before planning.
         let mut c = integrator_control(integrator());
         let first = c.cycle(&input(Some(&[0.5]), FaultSet::EMPTY)).command()[0];
-        assert!(first < -0.2, "the first command pushes the state back: {first}");
+        assert!(
+            first < -0.2,
+            "the first command pushes the state back: {first}"
+        );
         let out = *c.cycle(&CycleInput {
             delay_steps: steps,
             ..input(Some(&[0.3]), FaultSet::EMPTY)
@@ -261,7 +264,11 @@ fn delay_compensation_plans_from_the_state_the_command_will_meet() {
         let expected = reference
             .cycle(&input(Some(&[forwarded]), FaultSet::EMPTY))
             .command()[0];
-        assert_eq!(out.command()[0].to_bits(), expected.to_bits(), "{steps} steps");
+        assert_eq!(
+            out.command()[0].to_bits(),
+            expected.to_bits(),
+            "{steps} steps"
+        );
         assert!(
             out.command()[0] * forwarded < 0.0,
             "{steps} steps: {} does not push {forwarded} back",
@@ -286,7 +293,13 @@ fn delay_compensation_is_capped_and_a_diverging_roll_forward_is_a_model_fault() 
 
     // NaN in the first dynamics call of the session: the roll-forward's, since the first
     // cycle is compensated too (from the safe action, the command "in effect").
-    let model = Faulty::new(integrator(), FaultSite::StepLatent, ModelFault::Value(f32::NAN), 0, 0);
+    let model = Faulty::new(
+        integrator(),
+        FaultSite::StepLatent,
+        ModelFault::Value(f32::NAN),
+        0,
+        0,
+    );
     let mut c = integrator_control(model);
     let out = *c.cycle(&CycleInput {
         delay_steps: 1,

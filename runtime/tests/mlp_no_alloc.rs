@@ -91,7 +91,11 @@ fn steady_state_calls_of_every_graph_allocate_nothing() {
             .join("../models")
             .join(name);
         // Under qemu (the aarch64 run) emulation is slow: 130 rows still span blocks.
-        let max = if cfg!(target_arch = "x86_64") { 512 } else { 130 };
+        let max = if cfg!(target_arch = "x86_64") {
+            512
+        } else {
+            130
+        };
         let options = PrepareOptions {
             batch_sizes: vec![max],
             encoder_batch_sizes: vec![max],

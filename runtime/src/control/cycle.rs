@@ -464,13 +464,18 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         if !first {
             return false;
         }
-        self.has_prediction =
-            !self.model.has_decoder() || self.model.decode(&self.z_pred, &mut self.obs_pred).is_ok();
+        self.has_prediction = !self.model.has_decoder()
+            || self.model.decode(&self.z_pred, &mut self.obs_pred).is_ok();
         self.z_plan.copy_from_slice(&self.z_pred);
         for _ in 1..steps {
             let ok = self
                 .model
-                .step(&self.z_plan, command, &mut self.z_scratch, &mut self.reward_scratch)
+                .step(
+                    &self.z_plan,
+                    command,
+                    &mut self.z_scratch,
+                    &mut self.reward_scratch,
+                )
                 .is_ok()
                 && self.z_scratch.iter().all(|x| x.is_finite());
             if !ok {

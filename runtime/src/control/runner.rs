@@ -523,7 +523,10 @@ mod tests {
         }
         assert_eq!(c.expected_cycle(), ms(45));
         assert_eq!(c.plan(t0, ms(10)).0, 1);
-        assert_eq!(DelayCompensator::new(Duration::ZERO).plan(t0, ms(80)), (0, None));
+        assert_eq!(
+            DelayCompensator::new(Duration::ZERO).plan(t0, ms(80)),
+            (0, None)
+        );
     }
 
     #[test]
