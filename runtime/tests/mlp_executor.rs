@@ -19,7 +19,11 @@ fn package(name: &str) -> PathBuf {
 /// Most rows per call: 512 (8 blocks of 64). Under qemu (the aarch64 run) emulated
 /// tract takes minutes per call at 512 bench-1m rows (it pads every call to its
 /// prepared batch), so 70 rows (a block and a remainder) stand in.
-const MAX_ROWS: usize = if cfg!(target_arch = "x86_64") { 512 } else { 70 };
+const MAX_ROWS: usize = if cfg!(target_arch = "x86_64") {
+    512
+} else {
+    70
+};
 
 fn load(name: &str, executor: Executor) -> TractWorldModel {
     let options = PrepareOptions {

@@ -328,7 +328,9 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         // delay compensation it was made before planning, from the previous command:
         // the one the plant applies until the next observation).
         if planned && self.output.delay_steps == 0 {
-            tracing::trace_span!("predict").in_scope(|| self.predict_next());
+            tracing::trace_span!("predict").in_scope(|| {
+                self.predict_next();
+            });
         }
         &self.output
     }
@@ -454,30 +456,19 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
     /// (still in effect at the plant) into `z_plan`; the first step is also the
     /// prediction of the next observation. False if the model fails or diverges.
     fn roll_forward(&mut self, steps: u8) -> bool {
-        let a = self.dims.action_dim;
-        let command = &self.output.command[..a];
-        let first = self
-            .model
-            .step(&self.z, command, &mut self.z_pred, &mut self.reward_scratch)
-            .is_ok()
-            && self.z_pred.iter().all(|x| x.is_finite());
-        if !first {
+        // This cycle's command has not replaced the one sent yet.
+        if !self.predict_next() {
             return false;
         }
-        self.has_prediction = !self.model.has_decoder()
-            || self.model.decode(&self.z_pred, &mut self.obs_pred).is_ok();
         self.z_plan.copy_from_slice(&self.z_pred);
+        let command = &self.output.command[..self.dims.action_dim];
         for _ in 1..steps {
+            let (z, next) = (&self.z_plan, &mut self.z_scratch);
             let ok = self
                 .model
-                .step(
-                    &self.z_plan,
-                    command,
-                    &mut self.z_scratch,
-                    &mut self.reward_scratch,
-                )
+                .step(z, command, next, &mut self.reward_scratch)
                 .is_ok()
-                && self.z_scratch.iter().all(|x| x.is_finite());
+                && next.iter().all(|x| x.is_finite());
             if !ok {
                 return false;
             }
@@ -486,17 +477,18 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         true
     }
 
-    /// One model step from the current latent with the command sent.
-    fn predict_next(&mut self) {
-        let a = self.dims.action_dim;
-        let command = &self.output.command[..a];
-        let ok = self
+    /// One model step from the encoded latent with the command sent: the prediction of
+    /// the next observation. Returns whether the step gave a finite latent.
+    fn predict_next(&mut self) -> bool {
+        let command = &self.output.command[..self.dims.action_dim];
+        let stepped = self
             .model
             .step(&self.z, command, &mut self.z_pred, &mut self.reward_scratch)
-            .is_ok()
+            .is_ok();
+        self.has_prediction = stepped
             && (!self.model.has_decoder()
                 || self.model.decode(&self.z_pred, &mut self.obs_pred).is_ok());
-        self.has_prediction = ok;
+        stepped && self.z_pred.iter().all(|x| x.is_finite())
     }
 
     /// Starts a new episode: forgets the warm start, the prediction and the faults'
