@@ -90,7 +90,8 @@ fn steady_state_calls_of_every_graph_allocate_nothing() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../models")
             .join(name);
-        // Under qemu (the aarch64 run) emulation is slow: 130 rows still span blocks.
+        // Under qemu (the aarch64 run) emulation is slow: 70 rows still span a block and
+        // a remainder.
         let max = if cfg!(target_arch = "x86_64") {
             512
         } else {
