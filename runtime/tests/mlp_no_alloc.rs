@@ -95,7 +95,7 @@ fn steady_state_calls_of_every_graph_allocate_nothing() {
         let max = if cfg!(target_arch = "x86_64") {
             512
         } else {
-            130
+            70
         };
         let options = PrepareOptions {
             batch_sizes: vec![max],
