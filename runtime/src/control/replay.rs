@@ -1,10 +1,10 @@
 //! Re-running recorded cycles: the determinism check behind `augur replay`.
 //!
 //! Every [`CycleRecord`] carries the control loop's input (raw observation, `fresh`,
-//! timing faults, delay-compensation steps, episode resets) and what the deadline let the planner do (its model
-//! calls). Replay feeds the same inputs, in order, to a control loop built from the
-//! same model and parameters, with the recorded call count as the budget instead of
-//! the deadline, and compares every command bit for bit.
+//! timing faults, delay-compensation steps, episode resets) and what the deadline let
+//! the planner do (its model calls). Replay feeds the same inputs, in order, to a
+//! control loop built from the same model and parameters, with the recorded call count
+//! as the budget instead of the deadline, and compares every command bit for bit.
 
 use augur_planner::{Budget, Planner, WorldModel};
 
