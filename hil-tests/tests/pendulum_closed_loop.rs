@@ -6,10 +6,8 @@
 use std::path::Path;
 
 use augur_hil::closed_loop::run_pendulum_episode;
-use augur_planner::{
-    ActionConfig, AnyPlanner, Budget, MppiConfig, PlannerConfig, TreeConfig, WorldModel,
-};
-use augur_runtime::model::{PrepareOptions, TractWorldModel};
+use augur_planner::{ActionConfig, AnyPlanner, Budget, MppiConfig, PlannerConfig, WorldModel};
+use augur_runtime::model::{Manifest, PrepareOptions, TractWorldModel};
 
 const EPISODES: u64 = 20;
 
@@ -22,8 +20,8 @@ fn pendulum() -> TractWorldModel {
     TractWorldModel::load(&dir, &options).expect("pendulum package loads")
 }
 
-fn discount() -> f32 {
-    pendulum().manifest().model.discount
+fn manifest() -> Manifest {
+    pendulum().manifest().clone()
 }
 
 fn mean_return(config: PlannerConfig, transitions: u64) -> (f64, Vec<f64>) {
@@ -44,10 +42,8 @@ fn mean_return(config: PlannerConfig, transitions: u64) -> (f64, Vec<f64>) {
 
 #[test]
 fn tree_search_swings_up_the_pendulum_with_mean_return_above_minus_200() {
-    let config = PlannerConfig::Tree(TreeConfig {
-        discount: discount(),
-        ..TreeConfig::default()
-    });
+    // The shipped settings: the manifest's discount and training horizon.
+    let config = PlannerConfig::Tree(manifest().tree_config());
     let (mean, returns) = mean_return(config, 2048);
     println!(
         "tree search, 2048 transitions per plan: mean return {mean:.1}, episodes {returns:.1?}"
@@ -58,12 +54,11 @@ fn tree_search_swings_up_the_pendulum_with_mean_return_above_minus_200() {
 #[test]
 fn mppi_swings_up_the_pendulum_with_mean_return_above_minus_200() {
     let config = PlannerConfig::Mppi(MppiConfig {
-        discount: discount(),
         samples: 128,
         iterations: 4,
         elites: 32,
         prior_trajectories: 16,
-        ..MppiConfig::tdmpc2()
+        ..manifest().mppi_config()
     });
     let (mean, returns) = mean_return(config, u64::MAX);
     println!("MPPI 128 samples x 4 iterations: mean return {mean:.1}, episodes {returns:.1?}");

@@ -171,6 +171,8 @@ class PackageSpec:
     observations: list[Feature]
     actions: list[Action]
     comments: list[str] = field(default_factory=list)
+    # Steps of the latent rollouts the model was trained on; planners default to it.
+    horizon: int | None = None
 
     def graph_tensors(self, latent_dim: int) -> dict[str, tuple[list[tuple[str, int]], list[tuple[str, int]]]]:
         O, A, L = len(self.observations), len(self.actions), latent_dim
@@ -214,6 +216,10 @@ def render_manifest(
         f"dt = {_toml_value(float(spec.dt))}",
         f"latent_dim = {latent_dim}",
         f"discount = {_toml_value(float(spec.discount))}",
+    ]
+    if spec.horizon is not None:
+        lines.append(f"horizon = {int(spec.horizon)}")
+    lines += [
         "",
     ]
     for f in spec.observations:

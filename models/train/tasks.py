@@ -52,8 +52,9 @@ class Task:
             raise ValueError(f"{self.name}: actions must be symmetric about 0")
         return high
 
-    def spec(self, discount: float) -> PackageSpec:
+    def spec(self, discount: float, horizon: int | None = None) -> PackageSpec:
         return PackageSpec(
+            horizon=horizon,
             name=self.name,
             version="1.0.0",
             description=self.description,

@@ -185,7 +185,7 @@ def main(task_name: str, argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     held_out = held_out_metrics(model, task, val, args.horizon)
     print("held-out:", json.dumps(held_out), flush=True)
-    check = export_package(model, task.spec(args.discount), args.out, task.reference_inputs(), strict=False)
+    check = export_package(model, task.spec(args.discount, args.horizon), args.out, task.reference_inputs(), strict=False)
     timings["export_s"] = round(time.perf_counter() - t, 1)
     flops = onnx_flops.count_package(args.out)
 

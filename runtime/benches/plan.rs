@@ -9,8 +9,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use augur_planner::{
-    ActionConfig, Budget, MppiConfig, MppiPlanner, Planner, SplitModel, TreeConfig, TreePlanner,
-    WorldModel,
+    ActionConfig, Budget, MppiPlanner, Planner, SplitModel, TreePlanner, WorldModel,
 };
 use augur_runtime::model::peak::matmul_plan;
 use augur_runtime::model::{PrepareOptions, TractWorldModel};
@@ -68,14 +67,8 @@ fn plans(c: &mut Criterion) {
             .collect();
         let mut z0 = vec![0.0; dims.latent_dim];
         probe.encode(&obs, &mut z0).expect("encode");
-        let mppi_config = MppiConfig {
-            discount: m.model.discount,
-            ..MppiConfig::tdmpc2()
-        };
-        let tree_config = TreeConfig {
-            discount: m.model.discount,
-            ..TreeConfig::default()
-        };
+        let mppi_config = m.mppi_config();
+        let tree_config = m.tree_config();
         // The tree gets the preset's number of transitions.
         let transitions = MppiPlanner::new(mppi_config.clone(), action.clone(), dims)
             .expect("mppi")

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use augur_planner::{ModelError, WorldModel};
 use augur_runtime::model::reference::{compare, Reference};
 use augur_runtime::model::{
-    GraphRole, GraphSource, ModelPackage, PackageError, PrepareOptions, TractWorldModel,
+    GraphRole, GraphSource, Manifest, ModelPackage, PackageError, PrepareOptions, TractWorldModel,
 };
 
 fn package(name: &str) -> PathBuf {
@@ -398,6 +398,29 @@ fn impossible_action_bounds_are_refused_naming_the_field() {
         }
         other => panic!("unexpected error: {other}"),
     }
+}
+
+#[test]
+fn a_zero_horizon_is_refused_and_the_training_horizon_sets_both_planners() {
+    let dir = copy_package("pendulum");
+    edit_manifest(dir.path(), "horizon = 5", "horizon = 0");
+    match open_err(dir.path()) {
+        PackageError::Invalid { field, message, .. } => {
+            assert_eq!(field, "model.horizon");
+            assert!(message.contains("got 0"), "{message}");
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    let shipped = Manifest::load(&package("pendulum")).expect("pendulum manifest");
+    assert_eq!(shipped.model.horizon, Some(5));
+    assert_eq!(shipped.tree_config().horizon, 5);
+    assert_eq!(shipped.mppi_config().horizon, 5);
+    assert_eq!(shipped.mppi_config().discount, shipped.model.discount);
+    // Without one, both keep their own default (TD-MPC2's 3).
+    let bench = Manifest::load(&package("bench-1m")).expect("bench-1m manifest");
+    assert_eq!(bench.model.horizon, None);
+    assert_eq!(bench.tree_config().horizon, 3);
+    assert_eq!(bench.mppi_config().horizon, 3);
 }
 
 #[test]

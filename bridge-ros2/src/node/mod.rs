@@ -328,13 +328,11 @@ pub fn build_control(
     let config = match params.planner.as_str() {
         "mppi" => PlannerConfig::Mppi(MppiConfig {
             seed: params.seed,
-            discount: manifest.model.discount,
-            ..MppiConfig::tdmpc2()
+            ..manifest.mppi_config()
         }),
         _ => PlannerConfig::Tree(TreeConfig {
             seed: params.seed,
-            discount: manifest.model.discount,
-            ..TreeConfig::default()
+            ..manifest.tree_config()
         }),
     };
     let dims = model.dims();

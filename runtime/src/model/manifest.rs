@@ -51,6 +51,11 @@ pub struct ModelInfo {
     pub latent_dim: usize,
     /// Discount factor of rewards and of the value graph.
     pub discount: f32,
+    /// Steps of the latent rollouts the model was trained on. Planners look this far
+    /// ahead by default (the model's predictions and value were fitted for it);
+    /// without it they use their own default (3, TD-MPC2's).
+    #[serde(default)]
+    pub horizon: Option<usize>,
 }
 
 /// One feature of the observation vector.
@@ -224,6 +229,28 @@ impl Graphs {
 }
 
 impl Manifest {
+    /// The tree search's shipped settings for this model: its discount, and its
+    /// training horizon when the manifest gives one.
+    pub fn tree_config(&self) -> augur_planner::TreeConfig {
+        let defaults = augur_planner::TreeConfig::default();
+        augur_planner::TreeConfig {
+            discount: self.model.discount,
+            horizon: self.model.horizon.unwrap_or(defaults.horizon),
+            ..defaults
+        }
+    }
+
+    /// TD-MPC2's MPPI preset for this model: its discount, and its training horizon
+    /// when the manifest gives one (TD-MPC2 plans with the horizon it trained with).
+    pub fn mppi_config(&self) -> augur_planner::MppiConfig {
+        let preset = augur_planner::MppiConfig::tdmpc2();
+        augur_planner::MppiConfig {
+            discount: self.model.discount,
+            horizon: self.model.horizon.unwrap_or(preset.horizon),
+            ..preset
+        }
+    }
+
     /// Reads and validates `dir/manifest.toml`.
     pub fn load(dir: &Path) -> Result<Manifest, PackageError> {
         let path = dir.join("manifest.toml");
@@ -291,6 +318,14 @@ impl Manifest {
                 "model.discount".into(),
                 format!("must be in (0, 1], got {}", m.discount),
             ));
+        }
+        if let Some(h) = m.horizon {
+            if !(1..=255).contains(&h) {
+                return Err(bad(
+                    "model.horizon".into(),
+                    format!("must be 1 to 255 steps, got {h}"),
+                ));
+            }
         }
         if self.observation.is_empty() {
             return Err(bad(
