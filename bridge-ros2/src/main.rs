@@ -29,6 +29,9 @@ enum Command {
     /// Measure plan latency, throughput and quality of both planners (optionally
     /// against TD-MPC2's planning loop in PyTorch).
     BenchPlan(cli::bench_plan::Args),
+    /// Measure plan quality per millisecond: closed-loop pendulum returns of both
+    /// planners against their plan time, over transition and deadline budgets.
+    BenchQuality(cli::bench_quality::Args),
     /// Measure the node's own latency, control-period jitter and memory over a real
     /// transport (the node as a child process, this process as the robot).
     BenchNode(cli::bench_node::Args),
@@ -58,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         Command::Replay(args) => cli::replay::run(args),
         Command::BenchModel(args) => cli::bench_model::run(args),
         Command::BenchPlan(args) => cli::bench_plan::run(args),
+        Command::BenchQuality(args) => cli::bench_quality::run(args),
         Command::BenchNode(args) => cli::bench_node::run(args),
         Command::Hil(args) => cli::hil::run(args),
     }

@@ -25,6 +25,8 @@ pub struct StepRecord {
     pub predicted_reward: f32,
     /// Wall time of encode + plan.
     pub plan_time: Duration,
+    /// Model transitions the plan imagined.
+    pub transitions: u64,
 }
 
 /// A finished episode.
@@ -56,6 +58,26 @@ pub fn run_pendulum_episode<P: Planner>(
     steps: usize,
     budget: impl Fn() -> Budget,
 ) -> Result<Episode, PlanError> {
+    let scales: Vec<(f32, f32)> = model
+        .manifest()
+        .observation
+        .iter()
+        .map(|f| (f.mean, f.std))
+        .collect();
+    run_pendulum_episode_on(model, &scales, planner, seed, steps, budget)
+}
+
+/// [`run_pendulum_episode`] on any [`WorldModel`] (a `SplitModel` over several
+/// threads, say): `scales` are the package's observation `(mean, std)` pairs, which
+/// normalise each observation as the runtime does.
+pub fn run_pendulum_episode_on<M: WorldModel, P: Planner>(
+    model: &mut M,
+    scales: &[(f32, f32)],
+    planner: &mut P,
+    seed: u64,
+    steps: usize,
+    budget: impl Fn() -> Budget,
+) -> Result<Episode, PlanError> {
     let mut plant = Pendulum::new(random_start(seed));
     planner.reset();
     let dims = model.dims();
@@ -65,7 +87,9 @@ pub fn run_pendulum_episode<P: Planner>(
     let mut total_return = 0.0;
     for _ in 0..steps {
         let started = Instant::now();
-        model.normalise_observation(&plant.observation(), &mut obs);
+        for ((y, x), (mean, std)) in obs.iter_mut().zip(plant.observation()).zip(scales) {
+            *y = (x - mean) / std;
+        }
         model.encode(&obs, &mut z)?;
         let plan = planner.plan(model, &z, budget())?;
         let plan_time = started.elapsed();
@@ -80,6 +104,7 @@ pub fn run_pendulum_episode<P: Planner>(
             reward,
             predicted_reward,
             plan_time,
+            transitions: plan.stats().model_transitions,
         });
     }
     Ok(Episode {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use augur_planner::{
-    ActionConfig, AnyPlanner, Budget, ModelDims, ModelError, MppiConfig, Planner, PlannerConfig,
-    SplitModel, TreeConfig, WorldModel,
+    ActionConfig, AnyPlanner, Budget, ModelDims, ModelError, Planner, PlannerConfig, SplitModel,
+    TreeConfig, WorldModel,
 };
 use augur_runtime::model::peak::measure_matmul;
 use augur_runtime::model::{GraphRole, PrepareOptions, TractWorldModel};
@@ -226,15 +226,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         manifest.action.iter().map(|a| a.low).collect(),
         manifest.action.iter().map(|a| a.high).collect(),
     );
-    let discount = manifest.model.discount;
-    let mppi = PlannerConfig::Mppi(MppiConfig {
-        discount,
-        ..MppiConfig::tdmpc2()
-    });
+    let mppi = PlannerConfig::Mppi(manifest.mppi_config());
     let tree = PlannerConfig::Tree(TreeConfig {
-        discount,
         batch_size: args.tree_batch,
-        ..TreeConfig::default()
+        ..manifest.tree_config()
     });
     let preset_transitions = {
         let mut planner = AnyPlanner::new(mppi.clone(), action.clone(), dims)?;
@@ -401,7 +396,8 @@ fn measure<M: WorldModel>(
     })
 }
 
-fn load_average() -> String {
+/// The machine's 1, 5 and 15 minute load averages, for a benchmark's header.
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "n/a".into())

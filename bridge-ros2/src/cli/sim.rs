@@ -9,10 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use augur_hil::closed_loop::run_pendulum_episode;
-use augur_planner::{
-    ActionConfig, AnyPlanner, Budget, MppiConfig, PlannerConfig, TreeConfig, WorldModel,
-};
-use augur_runtime::model::{PrepareOptions, TractWorldModel};
+use augur_planner::{ActionConfig, AnyPlanner, Budget, PlannerConfig, WorldModel};
+use augur_runtime::model::{Manifest, PrepareOptions, TractWorldModel};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Which planner `sim` uses.
@@ -22,6 +20,14 @@ pub enum PlannerKind {
     Tree,
     /// TD-MPC2's MPPI.
     Mppi,
+}
+
+/// The shipped configuration of `kind` for the model (see [`Manifest::tree_config`]).
+pub(crate) fn planner_config(kind: PlannerKind, manifest: &Manifest) -> PlannerConfig {
+    match kind {
+        PlannerKind::Tree => PlannerConfig::Tree(manifest.tree_config()),
+        PlannerKind::Mppi => PlannerConfig::Mppi(manifest.mppi_config()),
+    }
 }
 
 /// Arguments of `augur sim`.
@@ -79,17 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         manifest.action.iter().map(|a| a.low).collect(),
         manifest.action.iter().map(|a| a.high).collect(),
     );
-    let discount = manifest.model.discount;
-    let config = match args.planner {
-        PlannerKind::Tree => PlannerConfig::Tree(TreeConfig {
-            discount,
-            ..TreeConfig::default()
-        }),
-        PlannerKind::Mppi => PlannerConfig::Mppi(MppiConfig {
-            discount,
-            ..MppiConfig::tdmpc2()
-        }),
-    };
+    let config = planner_config(args.planner, &manifest);
     let mut planner = AnyPlanner::new(config, action, model.dims())?;
     println!(
         "pendulum (gymnasium Pendulum-v1 dynamics), model {} {}, {:?} planner, {} transitions per plan",
