@@ -12,10 +12,11 @@ use std::process::{Child, Command};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use augur_bridge_ros2::cli::run::{resolve, TriggerArg};
 use augur_bridge_ros2::msg::Float64MultiArray;
 use augur_bridge_ros2::node::build_control;
+use augur_bridge_ros2::node::launch::resolve;
 use augur_planner::Budget;
+use augur_runtime::control::Trigger;
 use augur_runtime::control::{CycleInput, FaultSet};
 use augur_runtime::record::{PlanStatsMessage, Recording};
 use serde_json::{json, Value};
@@ -225,7 +226,7 @@ fn observation_trigger_bit_identical(wire: Wire) {
     let args: Vec<String> = std::iter::once("--ros-args".to_string())
         .chain(ros_args.iter().map(|s| s.to_string()))
         .collect();
-    let (resolved, _) = resolve(&model(), Some(TriggerArg::Observation), &args).unwrap();
+    let (resolved, _) = resolve(&model(), Some(Trigger::Observation), &args).unwrap();
     let mut control = build_control(&resolved.params).unwrap();
     let expected: Vec<f64> = states
         .iter()

@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Budget::transitions(transitions)
             })?;
             returns.push(ep.total_return);
-            plan_times.extend(ep.steps.iter().map(|s| s.plan_time));
+            plan_times.extend(ep.steps.iter().map(|s| s.latency));
         }
         plan_times.sort_unstable();
         let mean = returns.iter().sum::<f64>() / returns.len() as f64;

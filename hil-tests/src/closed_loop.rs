@@ -12,21 +12,26 @@ use rand::{RngExt, SeedableRng};
 
 use crate::plants::pendulum::{Pendulum, PendulumState};
 
-/// One control step of an episode.
+/// One control step of a pendulum episode, in process or over a transport
+/// ([`crate::sim::PendulumBench`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepRecord {
     /// Plant state before the step.
     pub state: PendulumState,
-    /// Torque commanded, N·m.
+    /// Torque applied, N·m.
     pub action: f32,
     /// Reward of the step.
     pub reward: f64,
-    /// Reward the model predicted for the commanded action.
-    pub predicted_reward: f32,
-    /// Wall time of encode + plan.
-    pub plan_time: Duration,
-    /// Model transitions the plan imagined.
-    pub transitions: u64,
+    /// State available -> command: encode + plan in process; state published ->
+    /// command received over a transport.
+    pub latency: Duration,
+    /// Reward the model predicted for the commanded action (in process).
+    pub predicted_reward: Option<f32>,
+    /// Model transitions the plan imagined (in process).
+    pub transitions: Option<u64>,
+    /// The node's predicted angle one step ahead, from `~/predicted_path` (over a
+    /// transport).
+    pub predicted_theta: Option<f64>,
 }
 
 /// A finished episode.
@@ -92,9 +97,9 @@ pub fn run_pendulum_episode_on<M: WorldModel, P: Planner>(
         }
         model.encode(&obs, &mut z)?;
         let plan = planner.plan(model, &z, budget())?;
-        let plan_time = started.elapsed();
+        let latency = started.elapsed();
         let action = plan.action()[0];
-        let predicted_reward = plan.rewards().first().copied().unwrap_or(f32::NAN);
+        let predicted_reward = plan.rewards().first().copied();
         let state = plant.state;
         let reward = plant.step(action);
         total_return += reward;
@@ -102,9 +107,10 @@ pub fn run_pendulum_episode_on<M: WorldModel, P: Planner>(
             state,
             action,
             reward,
+            latency,
             predicted_reward,
-            plan_time,
-            transitions: plan.stats().model_transitions,
+            transitions: Some(plan.stats().model_transitions),
+            predicted_theta: None,
         });
     }
     Ok(Episode {

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use augur_runtime::control::Trigger;
 use serde::{Deserialize, Serialize};
 
 /// A scenario file that cannot be used.
@@ -75,13 +76,6 @@ fn yes() -> bool {
 }
 
 /// `--trigger` of the node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TriggerKind {
-    Rate,
-    Observation,
-}
-
 /// A sensor field a value fault overwrites.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -236,7 +230,7 @@ pub struct Scenario {
     /// Model package, relative to the workspace root.
     pub model: PathBuf,
     #[serde(default = "default_trigger")]
-    pub trigger: TriggerKind,
+    pub trigger: Trigger,
     /// Node parameters, `name:=value` (passed as `-p`).
     #[serde(default)]
     pub params: Vec<String>,
@@ -267,8 +261,8 @@ pub struct Scenario {
     pub thresholds: Thresholds,
 }
 
-fn default_trigger() -> TriggerKind {
-    TriggerKind::Rate
+fn default_trigger() -> Trigger {
+    Trigger::Rate
 }
 
 /// Quick runs: a fault starts at most this long after the previous one's end (or the
@@ -477,7 +471,7 @@ diagnostics = { "faults.stale_observation" = 1 }
     fn a_scenario_parses_with_kind_specific_settings() {
         let s = Scenario::parse(DROPOUT, Path::new("dropout.toml")).unwrap();
         assert_eq!(s.plant, PlantKind::Pendulum);
-        assert_eq!(s.trigger, TriggerKind::Rate);
+        assert_eq!(s.trigger, Trigger::Rate);
         assert_eq!(s.faults[0].kind, FaultKind::SensorDropout {});
         assert_eq!(
             s.faults[1].kind,

@@ -1,9 +1,25 @@
-//! Process resource figures (resident memory) read from `/proc`, for benches and
-//! diagnostics. Returns `None` where `/proc` is unavailable.
+//! Process and machine resource figures (resident memory, load average) read from
+//! `/proc`, for benches and diagnostics. Returns `None` where `/proc` is unavailable.
 
-/// Resident set size now and its peak (`VmRSS`, `VmHWM`), in bytes.
+/// Resident set size of this process now and its peak (`VmRSS`, `VmHWM`), in bytes.
 pub fn resident_memory() -> Option<ResidentMemory> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status_memory("/proc/self/status")
+}
+
+/// Resident set size of process `pid` now and its peak, in bytes.
+pub fn resident_memory_of(pid: u32) -> Option<ResidentMemory> {
+    status_memory(&format!("/proc/{pid}/status"))
+}
+
+/// The 1, 5 and 15 minute load averages as `/proc/loadavg` gives them, or `n/a`.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "n/a".into())
+}
+
+fn status_memory(path: &str) -> Option<ResidentMemory> {
+    let status = std::fs::read_to_string(path).ok()?;
     let field = |name: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(name))?;
         let kib: u64 = line[name.len()..]

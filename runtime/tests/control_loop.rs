@@ -11,8 +11,8 @@ use augur_planner::testing::{
 use augur_planner::{
     ActionConfig, Budget, ModelDims, ModelError, TreeConfig, TreePlanner, WorldModel,
 };
-use augur_runtime::control::replay::replay;
 use augur_runtime::control::{ControlLoop, CycleConfig, CycleInput, CycleTiming, Fault, FaultSet};
+use augur_runtime::record::replay::replay;
 use augur_runtime::record::CycleRecord;
 
 const TARGET: f32 = 0.7;

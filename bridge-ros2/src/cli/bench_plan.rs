@@ -14,6 +14,7 @@ use augur_planner::{
 };
 use augur_runtime::model::peak::measure_matmul;
 use augur_runtime::model::{GraphRole, PrepareOptions, TractWorldModel};
+use augur_runtime::resources::load_average;
 use serde::Deserialize;
 
 /// Arguments of `augur bench-plan`.
@@ -397,12 +398,6 @@ fn measure<M: WorldModel>(
 }
 
 /// The machine's 1, 5 and 15 minute load averages, for a benchmark's header.
-pub(crate) fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "n/a".into())
-}
-
 fn run_peer(args: &Args, threads: usize) -> anyhow::Result<PeerTiming> {
     let script = peer_script()?;
     let output = Command::new(&args.python)

@@ -1,12 +1,11 @@
-//! One module per `augur` subcommand.
+//! One module per on-robot `augur` subcommand, and the hand-off of the bench
+//! subcommands to `augur-hil` ([`bench_tools`]).
 
 pub mod bench_model;
-pub mod bench_node;
 pub mod bench_plan;
-pub mod bench_quality;
+pub mod bench_tools;
 pub mod check_model;
 pub mod compile;
-pub mod hil;
+pub mod logging;
 pub mod replay;
 pub mod run;
-pub mod sim;

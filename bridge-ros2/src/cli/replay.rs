@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use augur_runtime::control::replay::{replay, ReplayReport};
+use augur_runtime::record::replay::{replay, ReplayReport};
 use augur_runtime::record::{CycleRecord, Recording};
 
-use crate::cli::run::resolve;
 use crate::node::build_control;
+use crate::node::launch::resolve;
 use crate::node::record::{
     package_digest, CYCLE_TOPIC, MODEL_DIGEST_KEY, MODEL_KEY, PARAM_KEY_PREFIX, RUN_METADATA_NAME,
 };

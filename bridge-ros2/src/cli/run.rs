@@ -1,21 +1,18 @@
 //! `augur run`: the ROS 2 node.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use augur_runtime::control::Trigger;
 use augur_runtime::model::manifest::Manifest;
-use clap::ValueEnum;
 
-use crate::node::params::{parameter_names, NodeParams};
-use crate::node::{Node, Topics};
-use crate::ros_args::{parse_ros_args, resolve_topic, ParamValue, RosArgs};
+use crate::node::launch::resolve;
+use crate::node::params::parameter_names;
+use crate::node::Node;
 use crate::transport::{Transport, TransportKind, TransportOptions};
-
-/// Node name unless remapped with `-r __node:=`.
-pub const NODE_NAME: &str = "augur";
 
 /// Arguments of `augur run` (ROS arguments follow `--ros-args`).
 #[derive(Debug, clap::Args)]
@@ -24,8 +21,8 @@ pub struct Args {
     #[arg(long)]
     pub model: PathBuf,
     /// `rate`: plan every period; `observation`: once per new observation.
-    #[arg(long, value_enum)]
-    pub trigger: Option<TriggerArg>,
+    #[arg(long)]
+    pub trigger: Option<Trigger>,
     /// Transport: DDS (ros2-client) or zenoh (rmw_zenoh's key expressions).
     #[arg(long, value_enum, default_value = "dds")]
     pub transport: TransportKind,
@@ -50,84 +47,6 @@ pub struct Args {
     /// `--ros-args ...` (split off before clap parses).
     #[arg(skip)]
     pub ros_args: Vec<String>,
-}
-
-/// `--trigger`.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum TriggerArg {
-    /// Fixed rate.
-    Rate,
-    /// One cycle per observation.
-    Observation,
-}
-
-/// Everything `run` resolved before starting: parameters and names.
-pub struct Resolved {
-    /// Typed parameters.
-    pub params: NodeParams,
-    /// Resolved topic names.
-    pub topics: Topics,
-    /// Node name and namespace.
-    pub node_name: String,
-    /// Node namespace.
-    pub namespace: String,
-}
-
-/// Merges the package defaults (`<model>/node.yaml`), `--params-file`s and `-p`, and
-/// resolves names.
-pub fn resolve(
-    model: &Path,
-    trigger: Option<TriggerArg>,
-    ros_args: &[String],
-) -> anyhow::Result<(Resolved, Manifest)> {
-    let manifest = Manifest::load(model)?;
-    let mut args = Vec::new();
-    let defaults = model.join("node.yaml");
-    if defaults.exists() {
-        args.push("--params-file".to_string());
-        args.push(defaults.display().to_string());
-    }
-    args.extend(ros_args.iter().cloned());
-    let RosArgs {
-        node_name,
-        namespace,
-        remaps,
-        mut params,
-        ..
-    } = parse_ros_args(&args, NODE_NAME)?;
-    if let Some(trigger) = trigger {
-        let text = match trigger {
-            TriggerArg::Rate => "rate",
-            TriggerArg::Observation => "observation",
-        };
-        params.insert("trigger".into(), ParamValue::String(text.into()));
-    }
-    let params_typed = NodeParams::from_params(&params, model.to_path_buf(), &manifest)
-        .context("node parameters")?;
-    let node_name = node_name.unwrap_or_else(|| NODE_NAME.into());
-    let namespace = namespace.unwrap_or_else(|| "/".into());
-    let resolve = |name: &str| resolve_topic(name, &namespace, &node_name, &remaps);
-    let topics = Topics {
-        command: resolve(&params_typed.command_topic)?,
-        predicted_path: resolve("~/predicted_path")?,
-        diagnostics: resolve("/diagnostics")?,
-        clock: resolve("/clock")?,
-        sources: params_typed
-            .observation
-            .sources()
-            .iter()
-            .map(|s| resolve(&s.topic))
-            .collect::<Result<_, _>>()?,
-    };
-    Ok((
-        Resolved {
-            params: params_typed,
-            topics,
-            node_name,
-            namespace,
-        },
-        manifest,
-    ))
 }
 
 /// Runs the node until Ctrl-C (or `--duration`).

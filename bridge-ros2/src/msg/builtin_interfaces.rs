@@ -9,6 +9,24 @@ pub struct Time {
     pub nanosec: u32,
 }
 
+impl Time {
+    /// The wall clock now (the stamp of every message not on simulated time).
+    pub fn now() -> Time {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Time::from_nanos(since_epoch.as_nanos() as i64)
+    }
+
+    /// `ns` nanoseconds after the epoch (or after a simulated clock's zero).
+    pub fn from_nanos(ns: i64) -> Time {
+        Time {
+            sec: ns.div_euclid(1_000_000_000) as i32,
+            nanosec: ns.rem_euclid(1_000_000_000) as u32,
+        }
+    }
+}
+
 /// `builtin_interfaces/msg/Duration`: a signed span, nanoseconds always positive.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Duration {

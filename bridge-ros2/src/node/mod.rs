@@ -11,13 +11,14 @@
 //! ROS message runs on the publisher thread.
 
 pub mod diagnostics;
+pub mod launch;
 pub mod params;
 pub mod record;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use augur_planner::{ActionConfig, AnyPlanner, MppiConfig, PlannerConfig, TreeConfig, WorldModel};
@@ -82,16 +83,6 @@ pub struct PublisherSummary {
 #[derive(Debug, Default)]
 struct SimClock {
     latest: Mutex<Option<Time>>,
-}
-
-fn wall_time() -> Time {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    Time {
-        sec: now.as_secs() as i32,
-        nanosec: now.subsec_nanos(),
-    }
 }
 
 impl Node {
@@ -601,7 +592,7 @@ fn publish_loop(
         if params.use_sim_time {
             clock.latest.lock().unwrap().unwrap_or_default()
         } else {
-            wall_time()
+            Time::now()
         }
     };
     let mut count = |result: Result<(), crate::transport::TransportError>| match result {

@@ -420,27 +420,25 @@ impl NodeParams {
             .collect();
         let observation = ObservationMap::new(sources, features, &names)?;
 
-        let trigger_text = r.string("trigger")?.unwrap_or_else(|| "rate".into());
-        let trigger = match trigger_text.as_str() {
-            "rate" => Trigger::Rate,
-            "observation" => {
+        let trigger = match r.string("trigger")? {
+            Some(text) => text
+                .parse::<Trigger>()
+                .map_err(|reason| invalid("trigger", reason))?,
+            None => Trigger::Rate,
+        };
+        let trigger_source = match trigger {
+            Trigger::Rate => 0,
+            Trigger::Observation => {
                 let name = r
                     .string("trigger_source")?
                     .or_else(|| sources_names.first().cloned())
                     .ok_or_else(|| invalid("trigger_source", "no sources are declared"))?;
-                let source = observation.source_index(&name).ok_or_else(|| {
+                observation.source_index(&name).ok_or_else(|| {
                     invalid(
                         "trigger_source",
                         format!("`{name}` is not in `source_names`"),
                     )
-                })?;
-                Trigger::Observation { source }
-            }
-            other => {
-                return Err(invalid(
-                    "trigger",
-                    format!("`{other}`: expected `rate` or `observation`"),
-                ))
+                })?
             }
         };
         r.get("trigger_source");
@@ -614,6 +612,7 @@ impl NodeParams {
             values: params.clone(),
             runner: RunnerConfig {
                 trigger,
+                trigger_source,
                 period,
                 plan_margin,
                 max_transitions,

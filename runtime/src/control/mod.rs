@@ -8,7 +8,6 @@
 pub mod cycle;
 pub mod ingest;
 pub mod observation;
-pub mod replay;
 pub mod runner;
 pub mod safety;
 

@@ -13,18 +13,46 @@ use super::ingest::{IngestStats, SampleReceiver};
 use super::observation::{Assembler, ObservationMap, MAX_FEATURES};
 use super::safety::{Fault, FaultSet};
 
-/// What starts a cycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What starts a cycle: the one trigger type of `--trigger`, the `trigger` node
+/// parameter and bench scenario files (`rate` / `observation`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// Every `period`, on a fixed schedule.
+    #[default]
     Rate,
-    /// Once per new sample from the source with this index (lock-step benches); while
-    /// that source is silent for longer than `sensor_timeout`, every `period` (so the
-    /// safe action keeps being commanded).
-    Observation {
-        /// Index of the triggering source.
-        source: usize,
-    },
+    /// Once per new sample from the trigger source ([`RunnerConfig::trigger_source`];
+    /// lock-step benches); while that source is silent for longer than
+    /// `sensor_timeout`, every `period` (so the safe action keeps being commanded).
+    Observation,
+}
+
+impl Trigger {
+    /// The name users write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Rate => "rate",
+            Trigger::Observation => "observation",
+        }
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Trigger {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Trigger, String> {
+        match text {
+            "rate" => Ok(Trigger::Rate),
+            "observation" => Ok(Trigger::Observation),
+            other => Err(format!("`{other}`: expected `rate` or `observation`")),
+        }
+    }
 }
 
 /// Timing and safety limits of the loop.
@@ -32,6 +60,8 @@ pub enum Trigger {
 pub struct RunnerConfig {
     /// What starts a cycle.
     pub trigger: Trigger,
+    /// Index of the source whose samples start cycles under [`Trigger::Observation`].
+    pub trigger_source: usize,
     /// Control period.
     pub period: Duration,
     /// Time kept free at the end of each period for encode and publish: the planner's
@@ -264,7 +294,8 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
                 apply_reset!();
                 next
             }
-            Trigger::Observation { source } => {
+            Trigger::Observation => {
+                let source = config.trigger_source;
                 let timeout_at = last_trigger + config.sensor_timeout.max(config.period);
                 loop {
                     samples.wait_until(timeout_at.min(next_poll()));

@@ -28,6 +28,7 @@ mod error;
 mod plan_stats;
 mod qos;
 mod reader;
+pub mod replay;
 mod thread;
 mod writer;
 

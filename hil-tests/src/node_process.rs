@@ -1,25 +1,56 @@
 //! The node as a child process (`augur run`, exactly as a user starts it), for the
 //! benches that put the real binary on the other side of the wire (`bench-node`,
 //! `hil`), and reading back what it recorded.
+//!
+//! The node binary is `$AUGUR_BIN` if set, else the `augur` next to this executable
+//! (cargo builds both into the same `target/<profile>/`), else `augur` on `PATH`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use augur_runtime::control::Trigger;
 use augur_runtime::record::{CycleRecord, PlanStatsMessage, Recording};
 
-use crate::node::record::{CYCLE_TOPIC, PLAN_STATS_TOPIC};
+use augur_bridge_ros2::node::record::{CYCLE_TOPIC, PLAN_STATS_TOPIC};
 
-/// `augur run --model <model> --trigger <trigger> --record <recording>` from this
-/// executable, discovery kept on loopback; append `--ros-args ...` before spawning.
-pub fn run_command(model: &Path, trigger: &str, recording: &Path) -> anyhow::Result<Command> {
-    let mut command = Command::new(std::env::current_exe()?);
+/// The on-robot `augur` binary the benches start (see the module doc).
+pub fn augur_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("AUGUR_BIN").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        anyhow::ensure!(path.is_file(), "AUGUR_BIN={} is not a file", path.display());
+        return Ok(path);
+    }
+    let exe = std::env::current_exe().context("locating this executable")?;
+    if let Some(beside) = exe.parent().map(|dir| dir.join("augur")) {
+        if beside.is_file() {
+            return Ok(beside);
+        }
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("augur"))
+            .find(|p| p.is_file())
+    });
+    on_path.with_context(|| {
+        format!(
+            "the bench starts the node binary `augur`, which is neither beside {} nor on PATH: \
+             build it with `cargo build --release -p augur-bridge-ros2` or set AUGUR_BIN",
+            exe.display()
+        )
+    })
+}
+
+/// `augur run --model <model> --trigger <trigger> --record <recording>`, discovery
+/// kept on loopback; append `--ros-args ...` before spawning.
+pub fn run_command(model: &Path, trigger: Trigger, recording: &Path) -> anyhow::Result<Command> {
+    let mut command = Command::new(augur_binary()?);
     command
         .arg("run")
         .arg("--model")
         .arg(model)
-        .args(["--trigger", trigger])
+        .args(["--trigger", trigger.as_str()])
         .arg("--record")
         .arg(recording)
         .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -134,13 +165,5 @@ pub fn cpu_steal_seconds() -> Option<f64> {
 
 /// `(VmRSS, VmHWM)` of `pid` in KiB.
 pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    augur_runtime::resources::resident_memory_of(pid).map(|m| (m.current / 1024, m.peak / 1024))
 }

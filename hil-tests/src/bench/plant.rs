@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
+use crate::closed_loop::random_start;
+use crate::plants::learned::{LearnedPlant, Rollout};
+use crate::plants::pendulum::{self, angle_normalize, Pendulum, PendulumState};
 use anyhow::{bail, Context as _};
-use augur_hil::closed_loop::random_start;
-use augur_hil::plants::learned::{LearnedPlant, Rollout};
-use augur_hil::plants::pendulum::{self, angle_normalize, Pendulum, PendulumState};
 use augur_runtime::control::observation::{JointReading, ObservationMap};
 
 use crate::sim::JOINT;

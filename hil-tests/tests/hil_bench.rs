@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+mod common;
+
 /// The runs share two cores: one at a time, so CPU starvation of one bench is not
 /// another's unexplained latency.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -15,8 +17,9 @@ fn workspace() -> PathBuf {
 }
 
 fn hil(domain: u16, args: &[&str], out: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_augur"))
+    Command::new(common::bench_binary())
         .current_dir(workspace())
+        .env("AUGUR_BIN", common::node_binary())
         .arg("hil")
         .args(args)
         .arg("--out")

@@ -8,8 +8,8 @@
 
 use augur_planner::{Budget, Planner, WorldModel};
 
-use super::{ControlLoop, CycleInput};
-use crate::record::CycleRecord;
+use super::CycleRecord;
+use crate::control::{ControlLoop, CycleInput};
 
 /// At most this many mismatches are kept for the report (all are counted).
 pub const MAX_REPORTED_MISMATCHES: usize = 16;

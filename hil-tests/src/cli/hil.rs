@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
+use crate::scenario::{find_scenario, scenario_files, Scenario};
 use anyhow::{bail, Context as _};
-use augur_hil::scenario::{find_scenario, scenario_files, Scenario};
 
-use crate::hil::{run_scenario, BenchPaths};
+use crate::bench::{run_scenario, BenchPaths};
 
 /// Arguments of `augur hil`.
 #[derive(Debug, clap::Args)]

@@ -8,13 +8,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use augur_hil::closed_loop::run_pendulum_episode_on;
+use crate::closed_loop::run_pendulum_episode_on;
 use augur_planner::{ActionConfig, AnyPlanner, Budget, PlannerConfig, SplitModel, WorldModel};
 use augur_runtime::model::{PrepareOptions, TractWorldModel};
 use serde::Serialize;
 
-use super::bench_plan::load_average;
 use super::sim::{planner_config, PlannerKind};
+use augur_runtime::resources::load_average;
 
 /// Arguments of `augur bench-quality`.
 #[derive(Debug, clap::Args)]
@@ -203,8 +203,12 @@ fn run_config<M: WorldModel>(
         let episode =
             run_pendulum_episode_on(model, scales, planner, seed, args.steps, || limit.budget())?;
         returns.push(episode.total_return);
-        times.extend(episode.steps.iter().map(|s| s.plan_time));
-        transitions += episode.steps.iter().map(|s| s.transitions).sum::<u64>();
+        times.extend(episode.steps.iter().map(|s| s.latency));
+        transitions += episode
+            .steps
+            .iter()
+            .filter_map(|s| s.transitions)
+            .sum::<u64>();
     }
     times.sort_unstable();
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;

@@ -9,60 +9,48 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context};
-use augur_hil::closed_loop::random_start;
-use augur_hil::plants::pendulum::{Pendulum, DT};
+use crate::closed_loop::{random_start, Episode, StepRecord};
+use crate::plant_link::{joint_state, PlantLink};
+use crate::plants::pendulum::{Pendulum, DT};
+use anyhow::Context;
 use crossbeam_channel::{bounded, Receiver};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::run::{resolve, TriggerArg};
+use augur_runtime::control::Trigger;
+
 use crate::cli::sim::{Args, PlannerKind};
-use crate::msg::{Float64MultiArray, Header, JointState, Path};
-use crate::node::Node;
-use crate::transport::{TopicQos, Transport, TransportKind, TransportOptions};
+use augur_bridge_ros2::msg::{Path, Time};
+use augur_bridge_ros2::node::launch::resolve;
+use augur_bridge_ros2::node::Node;
+use augur_bridge_ros2::transport::{TopicQos, Transport, TransportKind, TransportOptions};
 
 /// Joint name of the pendulum (INTERFACES.md).
 pub const JOINT: &str = "pendulum_joint";
 
-/// One step as the plant saw it.
-#[derive(Clone, Copy, Debug)]
-pub struct SimStep {
-    /// Angle before the step, rad.
-    pub theta: f64,
-    /// Angular velocity before the step, rad/s.
-    pub theta_dot: f64,
-    /// Torque applied, N·m.
-    pub torque: f64,
-    /// Reward of the step.
-    pub reward: f64,
-    /// State published -> command received.
-    pub round_trip: Duration,
-    /// The node's predicted angle one step ahead (from `~/predicted_path`), if any.
-    pub predicted_theta: Option<f64>,
-}
-
-/// A finished episode.
-#[derive(Clone, Debug)]
-pub struct SimEpisode {
-    /// Seed of the start state.
-    pub seed: u64,
-    /// Sum of rewards.
-    pub total_return: f64,
-    /// Every step.
-    pub steps: Vec<SimStep>,
-}
-
 /// Plant participant plus node, ready to run episodes.
 pub struct PendulumBench {
     node: Node,
-    _transport_node: Arc<Transport>,
-    _plant: Arc<Transport>,
-    states: crate::transport::Publisher<JointState>,
     commands: Receiver<(f64, Instant)>,
     paths: Receiver<(f64, Instant)>,
-    _subscriptions: Vec<crate::transport::Subscription>,
     lockstep: bool,
+    /// Real time: when one of the node's cycles started (its rate-trigger schedule;
+    /// every other start is a whole number of periods away).
+    cycle_start: Option<Instant>,
+    // Fields drop in order, and a participant must outlive every subscription and
+    // publisher made on it: the plant's subscriptions, then the plant, then the
+    // node's participant.
+    _subscriptions: Vec<augur_bridge_ros2::transport::Subscription>,
+    plant: PlantLink,
+    _transport_node: Arc<Transport>,
 }
+
+/// Real time: the plant samples this long before the node's cycle starts, so each
+/// cycle plans from a state just sampled (transport on loopback takes well under a
+/// millisecond) and its command arrives long before the next sample.
+const SAMPLE_LEAD: Duration = Duration::from_millis(3);
+
+/// Command arrivals whose cycle start is measured to find the node's schedule.
+const PHASE_SAMPLES: usize = 10;
 
 impl PendulumBench {
     /// Starts the node for `model` (trigger: observation when lock-stepped; recording
@@ -77,9 +65,9 @@ impl PendulumBench {
         record: Option<&std::path::Path>,
     ) -> anyhow::Result<PendulumBench> {
         let trigger = if lockstep {
-            TriggerArg::Observation
+            Trigger::Observation
         } else {
-            TriggerArg::Rate
+            Trigger::Rate
         };
         let (mut resolved, _) = resolve(model, Some(trigger), ros_args)?;
         if lockstep {
@@ -100,25 +88,22 @@ impl PendulumBench {
             node_options.zenoh_connect = plant_options.zenoh_listen.clone();
         }
         // The plant first, so the node's session finds it listening.
-        let plant = Arc::new(Transport::open(&plant_options)?);
-        let transport = Arc::new(Transport::open(&node_options)?);
-        let command_topic = resolved.topics.command.clone();
-        let path_topic = resolved.topics.predicted_path.clone();
-        let state_topic = resolved.topics.sources[0].clone();
-        let node = Node::start(resolved.params, transport.clone(), resolved.topics, record)?;
-
         let (tx, commands) = bounded(64);
-        let mut subscriptions = vec![plant.subscribe::<Float64MultiArray, _>(
-            &command_topic,
-            &TopicQos::COMMANDS,
-            move |message, received| {
-                if let Some(&u) = message.ok().as_ref().and_then(|m| m.data.first()) {
-                    let _ = tx.try_send((u, received.received_at));
+        let plant = PlantLink::open(
+            &plant_options,
+            &resolved.topics.sources[0],
+            Some(&resolved.topics.command),
+            move |command| {
+                if let Some(&u) = command.values.first() {
+                    let _ = tx.try_send((u, command.received_at));
                 }
             },
-        )?];
+        )?;
+        let transport = Arc::new(Transport::open(&node_options)?);
+        let path_topic = resolved.topics.predicted_path.clone();
+        let node = Node::start(resolved.params, transport.clone(), resolved.topics, record)?;
         let (tx, paths) = bounded(64);
-        subscriptions.push(plant.subscribe::<Path, _>(
+        let subscriptions = vec![plant.transport().subscribe::<Path, _>(
             &path_topic,
             &TopicQos::DEFAULT,
             move |message, received| {
@@ -128,64 +113,103 @@ impl PendulumBench {
                     let _ = tx.try_send((p.x.atan2(p.y), received.received_at));
                 }
             },
-        )?);
-        let states = plant.publisher::<JointState>(&state_topic, &TopicQos::SENSOR_DATA)?;
-        let bench = PendulumBench {
+        )?];
+        let mut bench = PendulumBench {
             node,
             _transport_node: transport,
-            _plant: plant,
-            states,
+            plant,
             commands,
             paths,
             _subscriptions: subscriptions,
             lockstep,
+            cycle_start: None,
         };
         bench.wait_for_discovery()?;
+        if !lockstep {
+            bench.cycle_start = Some(bench.measure_cycle_start()?);
+        }
         Ok(bench)
     }
 
     fn publish_state(&self, theta: f64, theta_dot: f64) -> anyhow::Result<()> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        self.states.publish(&JointState {
-            header: Header {
-                stamp: crate::msg::Time {
-                    sec: now.as_secs() as i32,
-                    nanosec: now.subsec_nanos(),
-                },
-                frame_id: String::new(),
-            },
-            name: vec![JOINT.into()],
-            position: vec![theta],
-            velocity: vec![theta_dot],
-            effort: vec![],
-        })?;
+        self.plant.publish(&joint_state(
+            Time::now(),
+            vec![JOINT.into()],
+            vec![theta],
+            vec![theta_dot],
+        ))?;
         Ok(())
     }
 
     /// Publishes a state until a command comes back (discovery done both ways).
     fn wait_for_discovery(&self) -> anyhow::Result<()> {
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
+        self.plant.wait_for_commands(
+            1,
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || joint_state(Time::now(), vec![JOINT.into()], vec![0.0], vec![0.0]),
+            || Ok(()),
+        )?;
+        std::thread::sleep(Duration::from_millis(100));
+        while self.commands.try_recv().is_ok() {}
+        Ok(())
+    }
+
+    /// When one of the node's rate-triggered cycles started: each command arrives one
+    /// cycle time after its cycle's start (the in-process node reports the time), so
+    /// the median start over a few commands, folded onto one period, is the
+    /// schedule. The plant then samples just before the node's cycles start instead
+    /// of at a phase left to chance: at a phase where commands land at the plant's
+    /// sample instant, half the commands arrive just too late and are attributed to
+    /// the next state (round trips flip between ~0 and a whole period).
+    fn measure_cycle_start(&self) -> anyhow::Result<Instant> {
+        let period = Duration::from_secs_f64(DT);
+        let mut reference: Option<Instant> = None;
+        let mut offsets = Vec::with_capacity(PHASE_SAMPLES);
+        while offsets.len() < PHASE_SAMPLES {
             self.publish_state(0.0, 0.0)?;
-            if self
+            let (_, at) = self
                 .commands
-                .recv_timeout(Duration::from_millis(100))
-                .is_ok()
-            {
-                std::thread::sleep(Duration::from_millis(100));
-                while self.commands.try_recv().is_ok() {}
-                return Ok(());
-            }
+                .recv_timeout(Duration::from_secs(5))
+                .context("no command within 5 s while measuring the node's schedule")?;
+            let cycle_time = self.node.diagnostics().last_cycle_time;
+            let start = at.checked_sub(cycle_time).unwrap_or(at);
+            let reference = *reference.get_or_insert(start);
+            // Offset from the reference cycle, folded into (-period/2, period/2].
+            let ahead = start.saturating_duration_since(reference).as_secs_f64();
+            let folded = (ahead / DT + 0.5).rem_euclid(1.0) - 0.5;
+            offsets.push(folded * DT);
         }
-        Err(anyhow!(
-            "the node and the plant did not discover each other within 30 s"
-        ))
+        offsets.sort_by(f64::total_cmp);
+        let median = offsets[offsets.len() / 2];
+        let reference = reference.unwrap_or_else(Instant::now);
+        Ok(if median >= 0.0 {
+            reference + Duration::from_secs_f64(median)
+        } else {
+            reference + period - Duration::from_secs_f64(-median)
+        })
+    }
+
+    /// The first plant sample instant from now on: [`SAMPLE_LEAD`] before one of the
+    /// node's cycle starts (now, lock-stepped or before the schedule is known).
+    fn first_sample(&self) -> Instant {
+        let now = Instant::now();
+        let Some(cycle_start) = self.cycle_start else {
+            return now;
+        };
+        let period = DT;
+        let since = now.saturating_duration_since(cycle_start).as_secs_f64();
+        let next_start = cycle_start + Duration::from_secs_f64((since / period).ceil() * period);
+        let sample = next_start - SAMPLE_LEAD;
+        if sample >= now {
+            sample
+        } else {
+            sample + Duration::from_secs_f64(period)
+        }
     }
 
     /// Runs one episode of `steps` periods from `random_start(seed)`.
-    pub fn episode(&self, seed: u64, steps: usize) -> anyhow::Result<SimEpisode> {
+    pub fn episode(&self, seed: u64, steps: usize) -> anyhow::Result<Episode> {
         self.node.reset();
         while self.commands.try_recv().is_ok() {}
         while self.paths.try_recv().is_ok() {}
@@ -193,7 +217,8 @@ impl PendulumBench {
         let mut records = Vec::with_capacity(steps);
         let mut total = 0.0;
         let mut torque = 0.0;
-        let mut next_tick = Instant::now();
+        let mut next_tick = self.first_sample();
+        augur_runtime::control::runner::sleep_until(next_tick);
         for _ in 0..steps {
             let state = plant.state;
             let sent = Instant::now();
@@ -220,16 +245,17 @@ impl PendulumBench {
             }
             let reward = plant.step(torque as f32);
             total += reward;
-            records.push(SimStep {
-                theta: state.theta,
-                theta_dot: state.theta_dot,
-                torque,
+            records.push(StepRecord {
+                state,
+                action: torque as f32,
                 reward,
-                round_trip: round_trip.unwrap_or_default(),
+                latency: round_trip.unwrap_or_default(),
+                predicted_reward: None,
+                transitions: None,
                 predicted_theta,
             });
         }
-        Ok(SimEpisode {
+        Ok(Episode {
             seed,
             total_return: total,
             steps: records,
@@ -298,7 +324,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let returns: Vec<f64> = episodes.iter().map(|e| e.total_return).collect();
     let mut round_trips: Vec<Duration> = episodes
         .iter()
-        .flat_map(|e| e.steps.iter().map(|s| s.round_trip))
+        .flat_map(|e| e.steps.iter().map(|s| s.latency))
         .collect();
     round_trips.sort_unstable();
     let q = |q: f64| {
@@ -330,7 +356,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
 /// Writes every step as JSON and the angle / torque / latency plot.
 fn write_outputs(
-    episodes: &[SimEpisode],
+    episodes: &[Episode],
     json_path: &std::path::Path,
     plot_path: &std::path::Path,
 ) -> anyhow::Result<()> {
@@ -340,12 +366,12 @@ fn write_outputs(
             serde_json::json!({
                 "seed": e.seed,
                 "return": e.total_return,
-                "theta": e.steps.iter().map(|s| s.theta).collect::<Vec<_>>(),
-                "theta_dot": e.steps.iter().map(|s| s.theta_dot).collect::<Vec<_>>(),
-                "torque": e.steps.iter().map(|s| s.torque).collect::<Vec<_>>(),
+                "theta": e.steps.iter().map(|s| s.state.theta).collect::<Vec<_>>(),
+                "theta_dot": e.steps.iter().map(|s| s.state.theta_dot).collect::<Vec<_>>(),
+                "torque": e.steps.iter().map(|s| f64::from(s.action)).collect::<Vec<_>>(),
                 "reward": e.steps.iter().map(|s| s.reward).collect::<Vec<_>>(),
                 "predicted_theta": e.steps.iter().map(|s| s.predicted_theta).collect::<Vec<_>>(),
-                "round_trip_ms": e.steps.iter().map(|s| s.round_trip.as_secs_f64() * 1e3).collect::<Vec<_>>(),
+                "round_trip_ms": e.steps.iter().map(|s| s.latency.as_secs_f64() * 1e3).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -363,10 +389,10 @@ fn write_outputs(
             let t = t0 + k as f64 * DT;
             actual.push((
                 t,
-                augur_runtime::control::observation::wrap_angle(step.theta),
+                augur_runtime::control::observation::wrap_angle(step.state.theta),
             ));
-            torque.push((t, step.torque));
-            latency.push((t, step.round_trip.as_secs_f64() * 1e3));
+            torque.push((t, f64::from(step.action)));
+            latency.push((t, step.latency.as_secs_f64() * 1e3));
             // The prediction made at step k is for the angle at step k + 1.
             if let Some(theta) = step.predicted_theta {
                 predicted.push((
@@ -380,12 +406,12 @@ fn write_outputs(
             series.push((t0, f64::NAN));
         }
     }
-    let line = |label: &str, points: Vec<(f64, f64)>| augur_hil::plot::Series {
+    let line = |label: &str, points: Vec<(f64, f64)>| crate::plot::Series {
         label: label.into(),
         points,
     };
     let panels = [
-        augur_hil::plot::Panel {
+        crate::plot::Panel {
             y_label: "angle θ (rad, 0 upright)".into(),
             series: vec![
                 line("actual", actual),
@@ -393,18 +419,18 @@ fn write_outputs(
             ],
             shaded: Vec::new(),
         },
-        augur_hil::plot::Panel {
+        crate::plot::Panel {
             y_label: "torque (N·m)".into(),
             series: vec![line("command", torque)],
             shaded: Vec::new(),
         },
-        augur_hil::plot::Panel {
+        crate::plot::Panel {
             y_label: "state → command (ms)".into(),
             series: vec![line("round trip", latency)],
             shaded: Vec::new(),
         },
     ];
-    augur_hil::plot::time_series_png(
+    crate::plot::time_series_png(
         plot_path,
         &format!("augur sim pendulum: {} episodes", episodes.len()),
         "time (s, episodes back to back)",

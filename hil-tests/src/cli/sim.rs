@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use augur_hil::closed_loop::run_pendulum_episode;
+use crate::closed_loop::run_pendulum_episode;
 use augur_planner::{ActionConfig, AnyPlanner, Budget, PlannerConfig, WorldModel};
 use augur_runtime::model::{Manifest, PrepareOptions, TractWorldModel};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -56,7 +56,7 @@ pub struct Args {
     pub in_process: bool,
     /// Transport between the node and the plant participant.
     #[arg(long, value_enum, default_value = "dds")]
-    pub transport: crate::transport::TransportKind,
+    pub transport: augur_bridge_ros2::transport::TransportKind,
     /// Step the plant as soon as the command arrives instead of every 50 ms.
     #[arg(long)]
     pub lockstep: bool,
@@ -107,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             episode.total_return
         ));
         returns.push(episode.total_return);
-        plan_times.extend(episode.steps.iter().map(|s| s.plan_time));
+        plan_times.extend(episode.steps.iter().map(|s| s.latency));
     }
     bar.finish_and_clear();
     plan_times.sort_unstable();

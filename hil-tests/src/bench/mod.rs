@@ -4,7 +4,7 @@
 //! between the plant's sensor stream and the node's topic, and the process faults
 //! (CPU starvation, kill and restart, plant restart), and `/clock` on simulated time.
 //! It collects commands, `/diagnostics`, the node's recording and memory, and hands
-//! them to `augur_hil::judge`.
+//! them to `crate::judge`.
 
 pub mod plant;
 pub mod proxy;
@@ -16,19 +16,19 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::judge::{judge, CommandSample, CycleSample, NodeExit, RuleResult, RunLog, Verdict};
+use crate::plants::pendulum::DT;
+use crate::scenario::{FaultKind, PlantKind, Scenario, SimulatorSpec};
 use anyhow::{bail, Context as _};
-use augur_hil::judge::{judge, CommandSample, CycleSample, NodeExit, RuleResult, RunLog, Verdict};
-use augur_hil::plants::pendulum::DT;
-use augur_hil::scenario::{FaultKind, PlantKind, Scenario, SimulatorSpec, TriggerKind};
 use augur_runtime::model::manifest::Manifest;
 
-use crate::cli::run::resolve;
-use crate::msg::{Clock, DiagnosticArray, Float64MultiArray, Header, JointState, Time};
-use crate::node::diagnostics::STATUS_NAME;
 use crate::node_process::{
     cpu_steal_seconds, memory_kib, read_cycles, read_plan_stats, run_command, NodeProcess,
 };
-use crate::transport::{TopicQos, Transport, TransportKind, TransportOptions};
+use augur_bridge_ros2::msg::{Clock, DiagnosticArray, Float64MultiArray, Header, JointState, Time};
+use augur_bridge_ros2::node::diagnostics::STATUS_NAME;
+use augur_bridge_ros2::node::launch::resolve;
+use augur_bridge_ros2::transport::{TopicQos, Transport, TransportKind, TransportOptions};
 use plant::{BenchPlant, JointSample};
 use proxy::{FaultProxy, SensorLink};
 
@@ -67,7 +67,7 @@ fn unix_s(t: SystemTime) -> f64 {
 /// What both plants share: the commands and `/diagnostics` the runner's participant
 /// receives, timed from `t0`.
 struct Observer {
-    _subscriptions: Vec<crate::transport::Subscription>,
+    _subscriptions: Vec<augur_bridge_ros2::transport::Subscription>,
     commands: Arc<Mutex<Vec<CommandSample>>>,
     latest: Arc<Mutex<Option<f64>>>,
     diagnostics: Arc<Mutex<Option<(Instant, BTreeMap<String, String>)>>>,
@@ -176,11 +176,7 @@ impl Nodes {
         let k = self.recordings.len();
         let recording = self.dir.join(format!("node-{k}.mcap"));
         let _ = std::fs::remove_file(&recording);
-        let trigger = match self.scenario.trigger {
-            TriggerKind::Rate => "rate",
-            TriggerKind::Observation => "observation",
-        };
-        let mut command = run_command(&self.model, trigger, &recording)?;
+        let mut command = run_command(&self.model, self.scenario.trigger, &recording)?;
         command.arg("--ros-args");
         for param in node_params(&self.scenario) {
             command.args(["-p", &param]);
@@ -337,11 +333,7 @@ impl BenchClock {
 }
 
 fn sim_time(origin: Instant, offset_ns: i64) -> Time {
-    let ns = (origin.elapsed().as_nanos() as i64 + offset_ns).max(1);
-    Time {
-        sec: (ns / 1_000_000_000) as i32,
-        nanosec: (ns % 1_000_000_000) as u32,
-    }
+    Time::from_nanos((origin.elapsed().as_nanos() as i64 + offset_ns).max(1))
 }
 
 impl Drop for BenchClock {
@@ -565,7 +557,7 @@ pub fn run_scenario(
     ) {
         compare_with_physics(scenario, paths, &dir, &mut log, &mut verdict)?;
     }
-    augur_hil::report::write_report(&dir, scenario, &log, &verdict)?;
+    crate::report::write_report(&dir, scenario, &log, &verdict)?;
     Ok(ScenarioOutcome {
         verdict,
         report_dir: dir,
@@ -625,15 +617,7 @@ impl Bench {
     fn message(&self, joints: JointSample) -> JointState {
         let stamp = match &self.clock {
             Some(clock) => clock.now(),
-            None => {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
-                Time {
-                    sec: now.as_secs() as i32,
-                    nanosec: now.subsec_nanos(),
-                }
-            }
+            None => Time::now(),
         };
         JointState {
             header: Header {

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use augur_bridge_ros2::sim::PendulumBench;
 use augur_bridge_ros2::transport::{TransportKind, TransportOptions};
+use augur_hil::sim::PendulumBench;
 
 #[test]
 fn the_pendulum_is_swung_up_and_held_over_dds() {
@@ -23,7 +23,7 @@ fn the_pendulum_is_swung_up_and_held_over_dds() {
     for seed in 0..episodes {
         let episode = bench.episode(seed, 200).expect("episode");
         assert_eq!(episode.steps.len(), 200);
-        assert!(episode.steps.iter().all(|s| s.torque.abs() <= 2.0));
+        assert!(episode.steps.iter().all(|s| s.action.abs() <= 2.0));
         returns.push(episode.total_return);
     }
     let mean = returns.iter().sum::<f64>() / returns.len() as f64;

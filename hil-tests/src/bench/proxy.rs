@@ -9,14 +9,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use augur_hil::judge::InjectedWindow;
-use augur_hil::scenario::{Fault, FaultKind, SensorField};
+use crate::judge::InjectedWindow;
+use crate::scenario::{Fault, FaultKind, SensorField};
 use crossbeam_channel::{unbounded, Sender};
 
-use crate::msg::JointState;
-use crate::transport::{
-    Publisher, TopicQos, Transport, TransportError, TransportKind, TransportOptions,
-};
+use augur_bridge_ros2::msg::JointState;
+use augur_bridge_ros2::transport::{TransportError, TransportKind, TransportOptions};
+
+use crate::plant_link::PlantLink;
 
 /// What the proxy did so far.
 #[derive(Default)]
@@ -30,23 +30,13 @@ struct ProxyLog {
 
 /// The plant's own DDS participant and its sensor publisher: dropping it takes the
 /// plant off the network, as a plant process exiting does.
-pub struct SensorLink {
-    publisher: Publisher<JointState>,
-    _transport: Transport,
-}
+pub struct SensorLink(PlantLink);
 
 impl SensorLink {
     /// A new loopback participant `augur_hil_plant` publishing on `topic`.
     pub fn open(topic: &str) -> Result<SensorLink, TransportError> {
-        let transport = Transport::open(&TransportOptions::local(
-            TransportKind::Dds,
-            "augur_hil_plant",
-        ))?;
-        let publisher = transport.publisher::<JointState>(topic, &TopicQos::SENSOR_DATA)?;
-        Ok(SensorLink {
-            publisher,
-            _transport: transport,
-        })
+        let options = TransportOptions::local(TransportKind::Dds, "augur_hil_plant");
+        PlantLink::open(&options, topic, None, |_| {}).map(SensorLink)
     }
 }
 
@@ -69,10 +59,7 @@ pub struct FaultProxy {
 /// While the plant is down (no link) nothing is sent.
 fn publish(link: &Mutex<Option<SensorLink>>, message: &JointState) -> bool {
     link.lock()
-        .map(|l| {
-            l.as_ref()
-                .is_some_and(|l| l.publisher.publish(message).is_ok())
-        })
+        .map(|l| l.as_ref().is_some_and(|l| l.0.publish(message).is_ok()))
         .unwrap_or(false)
 }
 

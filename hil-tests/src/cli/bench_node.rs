@@ -19,14 +19,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use augur_runtime::control::observation::Field;
-use augur_runtime::control::SourceKind;
+use augur_runtime::control::{SourceKind, Trigger};
 use augur_runtime::record::CycleRecord;
 use crossbeam_channel::bounded;
 
-use crate::cli::run::resolve;
-use crate::msg::{Float64MultiArray, Header, JointState};
 use crate::node_process::{memory_kib, read_cycles, read_plan_stats, run_command, NodeProcess};
-use crate::transport::{TopicQos, Transport, TransportKind, TransportOptions};
+use augur_bridge_ros2::msg::{Header, JointState};
+use augur_bridge_ros2::node::launch::resolve;
+use augur_bridge_ros2::transport::{TransportKind, TransportOptions};
+
+use crate::plant_link::PlantLink;
 
 /// Arguments of `augur bench-node`.
 #[derive(Debug, clap::Args)]
@@ -149,45 +151,43 @@ fn print_report(r: &Report) {
     );
 }
 
-/// The robot side: one participant publishing JointStates for the model's joints
-/// and receiving its Float64MultiArray commands.
+/// The robot side: the plant's participant publishing JointStates for the model's
+/// joints and receiving its commands.
 struct Robot {
-    _transport: Transport,
-    states: crate::transport::Publisher<JointState>,
+    link: PlantLink,
     commands: crossbeam_channel::Receiver<Instant>,
-    _subscription: crate::transport::Subscription,
     joints: Vec<String>,
 }
 
 impl Robot {
-    fn publish(&self, value: f64) -> anyhow::Result<()> {
+    fn state(&self, value: f64) -> JointState {
         let n = self.joints.len();
-        self.states.publish(&JointState {
+        JointState {
             header: Header::default(),
             name: self.joints.clone(),
             position: vec![value; n],
             velocity: vec![-value; n],
             effort: vec![0.0; n],
-        })?;
+        }
+    }
+
+    fn publish(&self, value: f64) -> anyhow::Result<()> {
+        self.link.publish(&self.state(value))?;
         Ok(())
     }
 
     /// Publishes until a command comes back, then drains.
     fn wait_for_node(&self) -> anyhow::Result<()> {
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            self.publish(0.1)?;
-            if self
-                .commands
-                .recv_timeout(Duration::from_millis(100))
-                .is_ok()
-            {
-                std::thread::sleep(Duration::from_millis(300));
-                while self.commands.try_recv().is_ok() {}
-                return Ok(());
-            }
-        }
-        bail!("the node did not answer within 30 s")
+        self.link.wait_for_commands(
+            1,
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || self.state(0.1),
+            || Ok(()),
+        )?;
+        std::thread::sleep(Duration::from_millis(300));
+        while self.commands.try_recv().is_ok() {}
+        Ok(())
     }
 }
 
@@ -232,7 +232,7 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
         &resolved.topics.sources[0],
         &resolved.topics.command,
         &joints,
-        "observation",
+        Trigger::Observation,
         &["period:=1.0".into(), "sensor_timeout:=60.0".into()],
         &latency_recording,
         None,
@@ -275,7 +275,7 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
         &resolved.topics.sources[0],
         &resolved.topics.command,
         &joints,
-        "rate",
+        Trigger::Rate,
         &[format!("period:={period:?}")],
         &rate_recording,
         Some(args.seconds + 1.0),
@@ -342,7 +342,7 @@ fn start(
     state_topic: &str,
     command_topic: &str,
     joints: &[String],
-    trigger: &str,
+    trigger: Trigger,
     params: &[String],
     recording: &Path,
     duration: Option<f64>,
@@ -369,24 +369,14 @@ fn start(
     for param in args.params.iter().chain(params) {
         command.args(["-p", param]);
     }
-    let transport = Transport::open(&options)?;
     let (tx, commands) = bounded(1024);
-    let subscription = transport.subscribe::<Float64MultiArray, _>(
-        command_topic,
-        &TopicQos::COMMANDS,
-        move |message, received| {
-            if message.is_ok() {
-                let _ = tx.try_send(received.received_at);
-            }
-        },
-    )?;
-    let states = transport.publisher::<JointState>(state_topic, &TopicQos::SENSOR_DATA)?;
+    let link = PlantLink::open(&options, state_topic, Some(command_topic), move |command| {
+        let _ = tx.try_send(command.received_at);
+    })?;
     let node = NodeProcess::spawn(&mut command)?;
     let robot = Robot {
-        _transport: transport,
-        states,
+        link,
         commands,
-        _subscription: subscription,
         joints: joints.to_vec(),
     };
     robot.wait_for_node()?;

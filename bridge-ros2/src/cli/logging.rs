@@ -1,0 +1,23 @@
+//! Log output of Augur's binaries: `tracing` to stderr, filtered by `RUST_LOG`
+//! (default: Augur at `info`, the DDS stack at `error`), with colour only when stderr
+//! is a terminal, so a log written to a file or a journal carries no escape codes.
+
+use std::io::IsTerminal as _;
+
+/// The filter when `RUST_LOG` is unset. RustDDS's UDP listener is off: its only
+/// error is `leave_multicast_group` at every participant's shutdown when discovery
+/// is loopback-only (RustDDS 0.15 leaves a multicast group it never joined).
+pub const DEFAULT_FILTER: &str =
+    "info,rustdds=error,ros2_client=error,rustdds::network::udp_listener=off";
+
+/// Installs the subscriber; call once, first thing in `main`.
+pub fn init() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| DEFAULT_FILTER.into()),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
