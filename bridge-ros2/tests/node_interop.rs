@@ -226,8 +226,8 @@ fn observation_trigger_bit_identical(wire: Wire) {
     let args: Vec<String> = std::iter::once("--ros-args".to_string())
         .chain(ros_args.iter().map(|s| s.to_string()))
         .collect();
-    let (resolved, _) = resolve(&model(), Some(Trigger::Observation), &args).unwrap();
-    let mut control = build_control(&resolved.params).unwrap();
+    let resolved = resolve(&model(), Some(Trigger::Observation), &args).unwrap();
+    let mut control = build_control(&resolved.params, &resolved.manifest).unwrap();
     let expected: Vec<f64> = states
         .iter()
         .map(|&(theta, theta_dot)| {

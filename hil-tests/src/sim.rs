@@ -69,7 +69,7 @@ impl PendulumBench {
         } else {
             Trigger::Rate
         };
-        let (mut resolved, _) = resolve(model, Some(trigger), ros_args)?;
+        let mut resolved = resolve(model, Some(trigger), ros_args)?;
         if lockstep {
             // The plant waits for each command: nothing moves while the node plans.
             resolved.params.runner.delay_compensation = None;
@@ -101,7 +101,7 @@ impl PendulumBench {
         )?;
         let transport = Arc::new(Transport::open(&node_options)?);
         let path_topic = resolved.topics.predicted_path.clone();
-        let node = Node::start(resolved.params, transport.clone(), resolved.topics, record)?;
+        let node = Node::start(resolved, transport.clone(), record)?;
         let (tx, paths) = bounded(64);
         let subscriptions = vec![plant.transport().subscribe::<Path, _>(
             &path_topic,
@@ -299,7 +299,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Some(&recording),
     )?;
     println!(
-        "pendulum over {:?} on loopback: node `augur` ({planner}, {} transitions per plan) and plant participant `pendulum_plant`, {}",
+        "pendulum over {} on loopback: node `augur` ({planner}, {} transitions per plan) and plant participant `pendulum_plant`, {}",
         args.transport,
         args.transitions,
         if args.lockstep { "lock-step" } else { "real time (20 Hz)" }

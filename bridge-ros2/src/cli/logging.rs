@@ -6,9 +6,10 @@ use std::io::IsTerminal as _;
 
 /// The filter when `RUST_LOG` is unset. RustDDS's UDP listener is off: its only
 /// error is `leave_multicast_group` at every participant's shutdown when discovery
-/// is loopback-only (RustDDS 0.15 leaves a multicast group it never joined).
+/// is loopback-only (RustDDS 0.15 leaves a multicast group it never joined); zenoh
+/// at `warn` (its `info` lines are session ids and endpoints at every start).
 pub const DEFAULT_FILTER: &str =
-    "info,rustdds=error,ros2_client=error,rustdds::network::udp_listener=off";
+    "info,zenoh=warn,rustdds=error,ros2_client=error,rustdds::network::udp_listener=off";
 
 /// Installs the subscriber; call once, first thing in `main`.
 pub fn init() {

@@ -94,9 +94,9 @@ pub fn replay_file(path: &Path, model: Option<&Path>) -> anyhow::Result<ReplayRe
             ros_args.push(format!("{name}:={value}"));
         }
     }
-    let (resolved, _) = resolve(&model, None, &ros_args)
+    let resolved = resolve(&model, None, &ros_args)
         .with_context(|| format!("the parameters recorded in {}", path.display()))?;
-    let mut control = build_control(&resolved.params)?;
+    let mut control = build_control(&resolved.params, &resolved.manifest)?;
 
     let mut records = Vec::new();
     for (index, message) in recording.messages_on(CYCLE_TOPIC)?.iter().enumerate() {

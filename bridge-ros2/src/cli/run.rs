@@ -52,27 +52,27 @@ pub struct Args {
 /// Runs the node until Ctrl-C (or `--duration`).
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.list_params {
-        let manifest = Manifest::load(&args.model)?;
-        let (resolved, _) = resolve(&args.model, args.trigger, &args.ros_args)
-            .map(Some)
-            .unwrap_or(None)
-            .unzip();
-        let sources: Vec<String> = resolved
-            .map(|r| {
-                r.params
+        // Listed even when the parameters do not resolve: then without the
+        // per-source names, which come from `source_names`.
+        let (manifest, sources) = match resolve(&args.model, args.trigger, &args.ros_args) {
+            Ok(resolved) => {
+                let sources = resolved
+                    .params
                     .observation
                     .sources()
                     .iter()
                     .map(|s| s.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+                    .collect();
+                (resolved.manifest, sources)
+            }
+            Err(_) => (Manifest::load(&args.model)?, Vec::new()),
+        };
         for (name, description) in parameter_names(&manifest, &sources) {
             println!("{name}\t{description}");
         }
         return Ok(());
     }
-    let (resolved, _) = resolve(&args.model, args.trigger, &args.ros_args)?;
+    let resolved = resolve(&args.model, args.trigger, &args.ros_args)?;
     if args.check_params {
         println!("parameters OK");
         return Ok(());
@@ -86,12 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         loopback_only: false,
     };
     let transport = Arc::new(Transport::open(&options)?);
-    let node = Node::start(
-        resolved.params,
-        transport,
-        resolved.topics,
-        args.record.as_deref(),
-    )?;
+    let node = Node::start(resolved, transport, args.record.as_deref())?;
     tracing::info!("augur node running");
 
     let stop = Arc::new(AtomicBool::new(false));

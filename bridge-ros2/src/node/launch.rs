@@ -15,8 +15,11 @@ use crate::ros_args::{parse_ros_args, resolve_topic, ParamValue, RosArgs};
 /// Node name unless remapped with `-r __node:=`.
 pub const NODE_NAME: &str = "augur";
 
-/// Everything `run` resolved before starting: parameters and names.
+/// Everything `run` resolved before starting: the package's manifest (read once,
+/// here), parameters and names.
 pub struct Resolved {
+    /// The model package's manifest.
+    pub manifest: Manifest,
     /// Typed parameters.
     pub params: NodeParams,
     /// Resolved topic names.
@@ -33,7 +36,7 @@ pub fn resolve(
     model: &Path,
     trigger: Option<Trigger>,
     ros_args: &[String],
-) -> anyhow::Result<(Resolved, Manifest)> {
+) -> anyhow::Result<Resolved> {
     let manifest = Manifest::load(model)?;
     let mut args = Vec::new();
     let defaults = model.join("node.yaml");
@@ -72,13 +75,11 @@ pub fn resolve(
             .map(|s| resolve(&s.topic))
             .collect::<Result<_, _>>()?,
     };
-    Ok((
-        Resolved {
-            params: params_typed,
-            topics,
-            node_name,
-            namespace,
-        },
+    Ok(Resolved {
         manifest,
-    ))
+        params: params_typed,
+        topics,
+        node_name,
+        namespace,
+    })
 }

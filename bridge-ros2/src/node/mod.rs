@@ -11,6 +11,7 @@
 //! ROS message runs on the publisher thread.
 
 pub mod diagnostics;
+mod ingest;
 pub mod launch;
 pub mod params;
 pub mod record;
@@ -24,8 +25,10 @@ use anyhow::{anyhow, Context};
 use augur_planner::{ActionConfig, AnyPlanner, MppiConfig, PlannerConfig, TreeConfig, WorldModel};
 use augur_runtime::control::{
     runner, sample_queues, ControlLoop, CycleConfig, CycleOutput, CycleSink, CycleTiming,
-    Diagnostics, ObservationMap, SampleSender, SensorView, Shared, SourceKind,
+    Diagnostics, Shared, SourceKind,
 };
+use augur_runtime::model::manifest::Manifest;
+use augur_runtime::model::package::ModelPackage;
 use augur_runtime::model::world_model::{PrepareOptions, TractWorldModel};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
@@ -37,6 +40,7 @@ use crate::msg::{
 use crate::transport::{Publisher, Subscription, TopicQos, Transport};
 
 use augur_runtime::record::CycleRecord;
+use launch::Resolved;
 use params::{CommandKind, NodeParams};
 use record::{ChannelPlan, NodeRecorder, CYCLE_TOPIC, PLAN_STATS_TOPIC};
 
@@ -86,15 +90,21 @@ struct SimClock {
 }
 
 impl Node {
-    /// Loads the model, builds the planner, subscribes and starts the threads.
-    /// Returns once the model is loaded (errors in the package or parameters are
-    /// returned here, before anything runs).
+    /// Loads the model (the package's graphs, under the manifest `resolved` already
+    /// read), builds the planner, subscribes and starts the threads. Returns once the
+    /// model is loaded (errors in the package or parameters are returned here, before
+    /// anything runs).
     pub fn start(
-        params: NodeParams,
+        resolved: Resolved,
         transport: Arc<Transport>,
-        topics: Topics,
         record: Option<&std::path::Path>,
     ) -> anyhow::Result<Node> {
+        let Resolved {
+            manifest,
+            params,
+            topics,
+            ..
+        } = resolved;
         let shared = Arc::new(Shared::default());
         let (senders, receiver) = sample_queues(params.observation.sources().len());
         let map = Arc::new(params.observation.clone());
@@ -135,7 +145,7 @@ impl Node {
         let clock = Arc::new(SimClock::default());
         let mut subscriptions = Vec::new();
         for (index, (source, sender)) in map.sources().iter().zip(senders).enumerate() {
-            subscriptions.push(subscribe_source(
+            subscriptions.push(ingest::subscribe_source(
                 &transport,
                 &topics.sources[index],
                 source.kind,
@@ -175,7 +185,7 @@ impl Node {
             std::thread::Builder::new()
                 .name("augur-control".into())
                 .spawn(move || {
-                    let mut control = match build_control(&params) {
+                    let mut control = match build_control(&params, &manifest) {
                         Ok(control) => {
                             release_free_heap();
                             let _ = ready_tx.send(Ok(()));
@@ -297,9 +307,11 @@ fn release_free_heap() {
     }
 }
 
-/// Builds model, planner and control loop from the parameters.
+/// Builds model, planner and control loop from the parameters and the package's
+/// manifest (read once, by [`launch::resolve`]).
 pub fn build_control(
     params: &NodeParams,
+    manifest: &Manifest,
 ) -> anyhow::Result<ControlLoop<TractWorldModel, AnyPlanner>> {
     let options = PrepareOptions {
         batch_sizes: vec![1, 64, 256, 512],
@@ -307,9 +319,11 @@ pub fn build_control(
         threads: params.threads,
         ..PrepareOptions::default()
     };
-    let model = TractWorldModel::load(&params.model, &options)
-        .with_context(|| format!("loading model package {}", params.model.display()))?;
-    let manifest = model.manifest().clone();
+    let context = || format!("loading model package {}", params.model.display());
+    let package =
+        ModelPackage::from_manifest(&params.model, manifest.clone(), true).with_context(context)?;
+    let model = TractWorldModel::from_package(&package, &options).with_context(context)?;
+    drop(package);
     let low = manifest.action.iter().map(|c| c.low).collect();
     let high = manifest.action.iter().map(|c| c.high).collect();
     let mut action = ActionConfig::new(low, high).with_smoothing(params.smoothing);
@@ -351,163 +365,6 @@ impl CycleSink for ChannelSink {
     fn publish(&mut self, output: &CycleOutput, timing: &CycleTiming) {
         if self.tx.try_send((*output, *timing)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Subscribes one sensor source: decode, extract, queue (latest wins).
-fn subscribe_source(
-    transport: &Transport,
-    topic: &str,
-    kind: SourceKind,
-    index: usize,
-    map: Arc<ObservationMap>,
-    sender: SampleSender,
-    recorder: Option<Arc<NodeRecorder>>,
-) -> anyhow::Result<Subscription> {
-    let warn = RateLimitedWarning::new(topic);
-    let handle = move |view: Result<SensorView<'_>, String>, received: Instant| {
-        let _ingest = tracing::trace_span!("ingest", source = index).entered();
-        let sample = view.and_then(|view| {
-            map.extract(index, &view, received)
-                .map_err(|e| e.to_string())
-        });
-        match sample {
-            Ok(sample) => sender.push(sample),
-            Err(reason) => {
-                sender.malformed();
-                warn.warn(&reason);
-            }
-        }
-    };
-    let qos = TopicQos::SENSOR_DATA;
-    let topic_name = topic.to_string();
-    let record = move |message: &dyn erased::Record, info: &crate::transport::Received| {
-        if let Some(recorder) = &recorder {
-            let stamp = info
-                .source_timestamp
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos() as u64);
-            message.record(recorder, &topic_name, stamp);
-        }
-    };
-    Ok(match kind {
-        SourceKind::JointState => {
-            transport.subscribe::<JointState, _>(topic, &qos, move |message, info| {
-                let received = info.received_at;
-                if let Ok(m) = &message {
-                    record(m, &info);
-                }
-                match message {
-                    Ok(m) => handle(
-                        Ok(SensorView::JointState {
-                            names: &m.name,
-                            position: &m.position,
-                            velocity: &m.velocity,
-                            effort: &m.effort,
-                        }),
-                        received,
-                    ),
-                    Err(e) => handle(Err(e.to_string()), received),
-                }
-            })?
-        }
-        SourceKind::Imu => transport.subscribe::<Imu, _>(topic, &qos, move |message, info| {
-            let received = info.received_at;
-            if let Ok(m) = &message {
-                record(m, &info);
-            }
-            match message {
-                Ok(m) => handle(
-                    Ok(SensorView::Imu {
-                        orientation: quaternion(&m.orientation),
-                        angular_velocity: vector(&m.angular_velocity),
-                        linear_acceleration: vector(&m.linear_acceleration),
-                    }),
-                    received,
-                ),
-                Err(e) => handle(Err(e.to_string()), received),
-            }
-        })?,
-        SourceKind::Odometry => {
-            transport.subscribe::<Odometry, _>(topic, &qos, move |message, info| {
-                let received = info.received_at;
-                if let Ok(m) = &message {
-                    record(m, &info);
-                }
-                match message {
-                    Ok(m) => {
-                        let p = &m.pose.pose.position;
-                        handle(
-                            Ok(SensorView::Odometry {
-                                position: [p.x, p.y, p.z],
-                                orientation: quaternion(&m.pose.pose.orientation),
-                                linear: vector(&m.twist.twist.linear),
-                                angular: vector(&m.twist.twist.angular),
-                            }),
-                            received,
-                        )
-                    }
-                    Err(e) => handle(Err(e.to_string()), received),
-                }
-            })?
-        }
-        SourceKind::PointStamped => {
-            transport.subscribe::<PointStamped, _>(topic, &qos, move |message, info| {
-                let received = info.received_at;
-                if let Ok(m) = &message {
-                    record(m, &info);
-                }
-                match message {
-                    Ok(m) => handle(
-                        Ok(SensorView::PointStamped {
-                            point: [m.point.x, m.point.y, m.point.z],
-                        }),
-                        received,
-                    ),
-                    Err(e) => handle(Err(e.to_string()), received),
-                }
-            })?
-        }
-    })
-}
-
-fn quaternion(q: &Quaternion) -> [f64; 4] {
-    [q.x, q.y, q.z, q.w]
-}
-
-fn vector(v: &Vector3) -> [f64; 3] {
-    [v.x, v.y, v.z]
-}
-
-/// A warning logged at most once per second per topic, with the count suppressed.
-struct RateLimitedWarning {
-    topic: String,
-    state: Mutex<(Option<Instant>, u64)>,
-}
-
-impl RateLimitedWarning {
-    fn new(topic: &str) -> Self {
-        Self {
-            topic: topic.to_string(),
-            state: Mutex::new((None, 0)),
-        }
-    }
-
-    fn warn(&self, reason: &str) {
-        let mut state = self.state.lock().unwrap();
-        let now = Instant::now();
-        match state.0 {
-            Some(last) if now - last < Duration::from_secs(1) => state.1 += 1,
-            _ => {
-                let suppressed = std::mem::take(&mut state.1);
-                state.0 = Some(now);
-                tracing::warn!(
-                    topic = %self.topic,
-                    suppressed,
-                    "dropped a malformed message: {reason}"
-                );
-            }
         }
     }
 }
@@ -720,20 +577,4 @@ fn publish_loop(
         }
     }
     summary
-}
-
-/// Recording a received message of whichever type (object safe, for the ingest
-/// callbacks).
-mod erased {
-    use super::NodeRecorder;
-
-    pub trait Record {
-        fn record(&self, recorder: &NodeRecorder, topic: &str, stamp: Option<u64>);
-    }
-
-    impl<M: serde::Serialize> Record for M {
-        fn record(&self, recorder: &NodeRecorder, topic: &str, stamp: Option<u64>) {
-            recorder.write(topic, stamp, self);
-        }
-    }
 }

@@ -150,10 +150,15 @@ fn qos_profile(topic: TopicQos) -> QosProfile {
 
 /// A ROS 2 node on DDS. Dropping it stops the background spinner.
 pub struct DdsNode {
-    // Kept behind a mutex because ros2-client needs `&mut Node` to create entities.
-    node: Mutex<Node>,
+    // Behind a mutex because ros2-client needs `&mut Node` to create entities; an
+    // `Option` so `Drop` can drop it before joining the spinner.
+    node: Mutex<Option<Node>>,
     spinner: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     name: String,
+    // Last: keeps the participant until the node (whose own parameter-events writer
+    // drops after its context clone) and the spinner are gone. RustDDS logs an error
+    // for every writer or reader dropped after its participant.
+    _context: Context,
 }
 
 impl DdsNode {
@@ -193,9 +198,10 @@ impl DdsNode {
         let spinner = node.spinner().map_err(|e| node_error(e.to_string()))?;
         let spinner = spawn_spinner(spinner, &full_name).map_err(|e| node_error(e.to_string()))?;
         Ok(DdsNode {
-            node: Mutex::new(node),
+            node: Mutex::new(Some(node)),
             spinner: Some(spinner),
             name: full_name,
+            _context: context,
         })
     }
 
@@ -211,7 +217,10 @@ impl DdsNode {
         qos: &TopicQos,
     ) -> Result<DdsPublisher<M>, TransportError> {
         let mut node = self.lock_node();
-        let dds_topic = create_topic::<M>(&node, topic, qos, "publisher")?;
+        let node = node
+            .as_mut()
+            .ok_or_else(|| shutting_down("publisher", topic))?;
+        let dds_topic = create_topic::<M>(node, topic, qos, "publisher")?;
         let publisher = node
             .create_publisher::<M>(&dds_topic, Some(qos_profile(*qos)))
             .map_err(|e| TransportError::Create {
@@ -245,7 +254,10 @@ impl DdsNode {
         };
         let reader = {
             let mut node = self.lock_node();
-            let dds_topic = create_topic::<M>(&node, topic, qos, "subscription")?;
+            let node = node
+                .as_mut()
+                .ok_or_else(|| shutting_down("subscription", topic))?;
+            let dds_topic = create_topic::<M>(node, topic, qos, "subscription")?;
             node.create_subscription::<M>(&dds_topic, Some(qos_profile(*qos)))
                 .map_err(|e| create_error(e.to_string()))?
         };
@@ -289,7 +301,7 @@ impl DdsNode {
         })
     }
 
-    fn lock_node(&self) -> std::sync::MutexGuard<'_, Node> {
+    fn lock_node(&self) -> std::sync::MutexGuard<'_, Option<Node>> {
         // A panic while holding this lock can only come from ros2-client itself; the
         // node is still usable for creating entities afterwards.
         self.node
@@ -298,12 +310,31 @@ impl DdsNode {
     }
 }
 
+/// Creating an entity on a node that is being dropped.
+fn shutting_down(entity: &'static str, topic: &str) -> TransportError {
+    TransportError::Create {
+        entity,
+        topic: topic.to_owned(),
+        reason: "the node is shutting down".into(),
+    }
+}
+
 impl Drop for DdsNode {
     fn drop(&mut self) {
+        // The ros2-client node first, while the spinner still runs: its drop is what
+        // tells the spinner to stop, and it logs an error when the spinner is gone.
+        drop(
+            self.node
+                .get_mut()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take(),
+        );
+        // Then the spinner; our own stop signal only makes sure the join returns.
         if let Some((stop, thread)) = self.spinner.take() {
             let _ = stop.send(());
             let _ = thread.join();
         }
+        // `_context` drops after this: the participant goes last.
     }
 }
 

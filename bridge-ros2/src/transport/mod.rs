@@ -130,6 +130,15 @@ pub enum TransportKind {
     Zenoh,
 }
 
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TransportKind::Dds => "DDS",
+            TransportKind::Zenoh => "zenoh",
+        })
+    }
+}
+
 /// How to open a transport.
 #[derive(Clone, Debug)]
 pub struct TransportOptions {

@@ -26,6 +26,7 @@ use ::zenoh::liveliness::LivelinessToken;
 use ::zenoh::pubsub::{Publisher, Subscriber};
 use ::zenoh::qos::CongestionControl;
 use ::zenoh::{Config, Session, Wait};
+use zenoh_ext::{z_deserialize, z_serialize};
 
 use super::{cdr, Durability, Received, Reliability, TopicQos, TransportError};
 use crate::msg::Message;
@@ -88,7 +89,7 @@ impl ZenohOptions {
     }
 
     /// The zenoh session configuration: peer mode like rmw_zenoh's nodes, explicit
-    /// endpoints only, multicast scouting as asked, gossip off.
+    /// endpoints only, multicast scouting as asked, gossip on but never dialling.
     fn session_config(&self) -> Result<Config, TransportError> {
         for endpoint in self.connect.iter().chain(&self.listen) {
             parse_endpoint(endpoint)?;
@@ -106,7 +107,12 @@ impl ZenohOptions {
                 "scouting/multicast/enabled",
                 self.multicast_scouting.to_string(),
             ),
-            ("scouting/gossip/enabled", "false".to_string()),
+            // Gossip on (zenoh warns "Gossip is disabled" for every peer session
+            // without it), with an empty autoconnect matcher: it never dials a
+            // peer, so only the explicit endpoints above are connected, and gossip
+            // itself travels only over those sessions.
+            ("scouting/gossip/enabled", "true".to_string()),
+            ("scouting/gossip/autoconnect", "[]".to_string()),
         ];
         for (key, value) in settings {
             config
@@ -299,6 +305,10 @@ impl ZenohNode {
             .declare_publisher(endpoint.key_expr.clone())
             .congestion_control(CongestionControl::Drop)
             .reliability(reliability)
+            // Not batched: a command leaves at once instead of waiting for a batch
+            // to fill or its timer (rmw_zenoh leaves batching on; a controller wants
+            // the latency).
+            .express(true)
             .wait()
             .map_err(|error| TransportError::Declare {
                 key_expr: endpoint.key_expr.clone(),
@@ -345,7 +355,7 @@ impl ZenohNode {
                 let received_at = Instant::now();
                 let source_timestamp = sample
                     .attachment()
-                    .and_then(|bytes| Attachment::parse(&bytes.to_bytes()))
+                    .and_then(Attachment::parse)
                     .and_then(|attachment| attachment.source_time());
                 let message = cdr::decode::<M>(&sample.payload().to_bytes()).map_err(|source| {
                     TransportError::Decode {
@@ -451,7 +461,7 @@ impl<M: Message> ZenohPublisher<M> {
         };
         self.publisher
             .put(payload)
-            .attachment(ZBytes::from(attachment.encode().to_vec()))
+            .attachment(attachment.encode())
             .wait()
             .map_err(|error| TransportError::Publish {
                 topic: self.topic.clone(),
@@ -609,89 +619,40 @@ impl Attachment {
     /// Encoded length: two i64 and a 16-byte array with its 1-byte LEB128 length.
     pub const LEN: usize = 8 + 8 + 1 + GID_SIZE;
 
-    /// The zenoh-ext serialisation rmw_zenoh ≥ 0.2.4 (Jazzy) / 0.6.0 (Kilted) uses:
-    /// i64 LE, i64 LE, then the GID as a sequence (LEB128 length 16, 16 bytes).
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut bytes = [0u8; Self::LEN];
-        bytes[0..8].copy_from_slice(&self.sequence_number.to_le_bytes());
-        bytes[8..16].copy_from_slice(&self.source_timestamp_ns.to_le_bytes());
-        bytes[16] = GID_SIZE as u8;
-        bytes[17..].copy_from_slice(&self.gid);
-        bytes
+    /// The zenoh-ext serialisation rmw_zenoh >= 0.2.4 (Jazzy) / 0.6.0 (Kilted) uses:
+    /// `(i64, i64, [u8; 16])`, i.e. i64 LE, i64 LE, then the GID as a sequence
+    /// (LEB128 length 16, 16 bytes).
+    pub fn encode(&self) -> ZBytes {
+        z_serialize(&(self.sequence_number, self.source_timestamp_ns, self.gid))
     }
 
     /// Parses the current layout, or the keyed layout of rmw_zenoh < 0.2.4
     /// (`"sequence_number", i64, "source_timestamp", i64, "source_gid", bytes`).
-    pub fn parse(bytes: &[u8]) -> Option<Attachment> {
-        if bytes.len() == Self::LEN && bytes[16] as usize == GID_SIZE {
-            let mut gid = [0u8; GID_SIZE];
-            gid.copy_from_slice(&bytes[17..]);
+    pub fn parse(bytes: &ZBytes) -> Option<Attachment> {
+        if let Ok((sequence_number, source_timestamp_ns, gid)) =
+            z_deserialize::<(i64, i64, [u8; GID_SIZE])>(bytes)
+        {
             return Some(Attachment {
-                sequence_number: i64::from_le_bytes(bytes[0..8].try_into().ok()?),
-                source_timestamp_ns: i64::from_le_bytes(bytes[8..16].try_into().ok()?),
+                sequence_number,
+                source_timestamp_ns,
                 gid,
             });
         }
-        Self::parse_keyed(bytes)
-    }
-
-    fn parse_keyed(bytes: &[u8]) -> Option<Attachment> {
-        let mut reader = ZReader { bytes };
-        let mut attachment = Attachment {
-            sequence_number: 0,
-            source_timestamp_ns: 0,
-            gid: [0; GID_SIZE],
-        };
-        for expected in ["sequence_number", "source_timestamp", "source_gid"] {
-            if reader.sequence()? != expected.as_bytes() {
-                return None;
-            }
-            match expected {
-                "sequence_number" => attachment.sequence_number = reader.i64()?,
-                "source_timestamp" => attachment.source_timestamp_ns = reader.i64()?,
-                _ => attachment.gid = reader.sequence()?.try_into().ok()?,
-            }
-        }
-        reader.bytes.is_empty().then_some(attachment)
+        let (k1, sequence_number, k2, source_timestamp_ns, k3, gid) =
+            z_deserialize::<(String, i64, String, i64, String, [u8; GID_SIZE])>(bytes).ok()?;
+        (k1 == "sequence_number" && k2 == "source_timestamp" && k3 == "source_gid").then_some(
+            Attachment {
+                sequence_number,
+                source_timestamp_ns,
+                gid,
+            },
+        )
     }
 
     /// The source timestamp as a `SystemTime`, if it is a time after the epoch.
     pub fn source_time(&self) -> Option<SystemTime> {
         let nanos = u64::try_from(self.source_timestamp_ns).ok()?;
         UNIX_EPOCH.checked_add(Duration::from_nanos(nanos))
-    }
-}
-
-/// Minimal reader for zenoh-ext serialised fields.
-struct ZReader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> ZReader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.bytes.len() < n {
-            return None;
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Some(head)
-    }
-
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    /// LEB128 length followed by that many bytes.
-    fn sequence(&mut self) -> Option<&'a [u8]> {
-        let mut len: usize = 0;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.take(1)?.first()?;
-            len |= usize::from(byte & 0x7f).checked_shl(shift)?;
-            if byte & 0x80 == 0 {
-                return self.take(len);
-            }
-        }
-        None
     }
 }
 
@@ -791,12 +752,14 @@ mod tests {
                         10000102030405060708090a0b0c0d0e0f";
         let hex: String = attachment
             .encode()
+            .to_bytes()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(hex, expected);
         assert_eq!(Attachment::parse(&attachment.encode()), Some(attachment));
-        assert_eq!(Attachment::parse(&attachment.encode()[..32]), None);
+        let truncated = ZBytes::from(attachment.encode().to_bytes()[..32].to_vec());
+        assert_eq!(Attachment::parse(&truncated), None);
     }
 
     #[test]
@@ -812,7 +775,7 @@ mod tests {
         bytes.extend_from_slice(&1_700_000_000_000_000_000i64.to_le_bytes());
         push_str(b"source_gid", &mut bytes);
         push_str(&[9u8; 16], &mut bytes);
-        let attachment = Attachment::parse(&bytes).expect("parses");
+        let attachment = Attachment::parse(&ZBytes::from(bytes)).expect("parses");
         assert_eq!(attachment.sequence_number, 3);
         assert_eq!(attachment.gid, [9u8; 16]);
         assert_eq!(

@@ -20,7 +20,6 @@ use crate::judge::{judge, CommandSample, CycleSample, NodeExit, RuleResult, RunL
 use crate::plants::pendulum::DT;
 use crate::scenario::{FaultKind, PlantKind, Scenario, SimulatorSpec};
 use anyhow::{bail, Context as _};
-use augur_runtime::model::manifest::Manifest;
 
 use crate::node_process::{
     cpu_steal_seconds, memory_kib, read_cycles, read_plan_stats, run_command, NodeProcess,
@@ -434,8 +433,9 @@ pub fn run_scenario(
     for param in node_params(scenario) {
         ros_args.extend(["-p".to_string(), param]);
     }
-    let (resolved, manifest): (_, Manifest) = resolve(&model, None, &ros_args)
+    let resolved = resolve(&model, None, &ros_args)
         .with_context(|| format!("scenario {}: node parameters", scenario.name))?;
+    let manifest = &resolved.manifest;
     let params = &resolved.params;
     let mut log = RunLog {
         period: params.runner.period.as_secs_f64(),

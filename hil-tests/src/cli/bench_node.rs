@@ -199,7 +199,7 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
                 .flat_map(|p| ["-p".to_string(), p.clone()]),
         )
         .collect();
-    let (resolved, _) = resolve(&args.model, None, &ros_args)?;
+    let resolved = resolve(&args.model, None, &ros_args)?;
     let map = &resolved.params.observation;
     if map
         .sources()

@@ -71,7 +71,16 @@ impl ModelPackage {
 
     /// Like [`ModelPackage::open`], but ignores compiled artifacts when `use_compiled` is false.
     pub fn open_with(dir: &Path, use_compiled: bool) -> Result<ModelPackage, PackageError> {
-        let manifest = Manifest::load(dir)?;
+        Self::from_manifest(dir, Manifest::load(dir)?, use_compiled)
+    }
+
+    /// Opens the package in `dir` whose manifest the caller has already read (the
+    /// node reads it once to resolve its parameters and hands it down).
+    pub fn from_manifest(
+        dir: &Path,
+        manifest: Manifest,
+        use_compiled: bool,
+    ) -> Result<ModelPackage, PackageError> {
         let index = if use_compiled {
             read_compiled_index(dir)
         } else {

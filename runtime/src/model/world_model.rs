@@ -115,7 +115,7 @@ impl PreparedGraph {
         match executor {
             Executor::Tract => tract(),
             Executor::Auto if threads > 1 => {
-                tracing::info!(
+                tracing::debug!(
                     graph = name,
                     threads,
                     "tract executor: the MLP executor runs on one thread"
@@ -124,7 +124,7 @@ impl PreparedGraph {
             }
             Executor::Auto | Executor::Mlp => match Self::prepare_mlp(graph, onnx, batch_sizes) {
                 Ok(prepared) => {
-                    tracing::info!(graph = name, "MLP executor");
+                    tracing::debug!(graph = name, "MLP executor");
                     Ok(prepared)
                 }
                 Err(PackageError::Unsupported { message, .. }) if executor == Executor::Auto => {
@@ -504,7 +504,7 @@ impl TractWorldModel {
             .ok_or_else(|| missing(GraphRole::Encoder))?;
         let dynamics = prepare(GraphRole::Dynamics, &options.batch_sizes)?
             .ok_or_else(|| missing(GraphRole::Dynamics))?;
-        Ok(TractWorldModel {
+        let model = TractWorldModel {
             dims: ModelDims {
                 obs_dim: manifest.obs_dim(),
                 latent_dim: manifest.model.latent_dim,
@@ -516,7 +516,27 @@ impl TractWorldModel {
             policy: prepare(GraphRole::Policy, &options.batch_sizes)?,
             decoder: prepare(GraphRole::Decoder, &options.encoder_batch_sizes)?,
             manifest,
-        })
+        };
+        // One line per load; each graph's executor choice (and why) is at debug.
+        let executors: Vec<String> = GraphRole::ALL
+            .iter()
+            .filter_map(|&role| model.graph(role))
+            .map(|g| {
+                let engine = if g.uses_mlp_executor() {
+                    "mlp"
+                } else {
+                    "tract"
+                };
+                format!("{}={engine}", g.role().name())
+            })
+            .collect();
+        tracing::info!(
+            model = %model.manifest.model.name,
+            version = %model.manifest.model.version,
+            executors = %executors.join(" "),
+            "world model loaded"
+        );
+        Ok(model)
     }
 
     /// The package's manifest.
