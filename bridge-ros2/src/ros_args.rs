@@ -334,7 +334,7 @@ fn validate_name(name: &str) -> Result<(), &'static str> {
 }
 
 /// A fully qualified name (rmw_validate_full_topic_name).
-fn validate_full_name(name: &str) -> Result<(), &'static str> {
+pub fn validate_full_name(name: &str) -> Result<(), &'static str> {
     if !name.starts_with('/') {
         return Err("must be absolute");
     }
@@ -359,7 +359,8 @@ fn validate_full_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn validate_node_name(name: &str) -> Result<(), &'static str> {
+/// A node name (rcl_validate_node_name): letters, digits and `_`, not starting with a digit.
+pub fn validate_node_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("empty node name");
     }

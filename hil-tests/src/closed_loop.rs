@@ -13,7 +13,7 @@ use rand::{RngExt, SeedableRng};
 use crate::plants::pendulum::{Pendulum, PendulumState};
 
 /// One control step of a pendulum episode, in process or over a transport
-/// ([`crate::sim::PendulumBench`]).
+/// (the `sim` module's `PendulumBench`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepRecord {
     /// Plant state before the step.

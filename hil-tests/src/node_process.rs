@@ -22,24 +22,11 @@ pub fn augur_binary() -> anyhow::Result<PathBuf> {
         anyhow::ensure!(path.is_file(), "AUGUR_BIN={} is not a file", path.display());
         return Ok(path);
     }
-    let exe = std::env::current_exe().context("locating this executable")?;
-    if let Some(beside) = exe.parent().map(|dir| dir.join("augur")) {
-        if beside.is_file() {
-            return Ok(beside);
-        }
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("augur"))
-            .find(|p| p.is_file())
-    });
-    on_path.with_context(|| {
-        format!(
-            "the bench starts the node binary `augur`, which is neither beside {} nor on PATH: \
-             build it with `cargo build --release -p augur-bridge-ros2` or set AUGUR_BIN",
-            exe.display()
-        )
-    })
+    augur_bridge_ros2::cli::bench_tools::sibling_binary(
+        "augur",
+        "the bench starts the node binary; build it with \
+         `cargo build --release -p augur-bridge-ros2` or set AUGUR_BIN",
+    )
 }
 
 /// `augur run --model <model> --trigger <trigger> --record <recording>`, discovery

@@ -33,26 +33,35 @@ pub const BENCH_COMMANDS: [(&str, &str); 4] = [
 /// The bench binary's name.
 pub const BENCH_BINARY: &str = "augur-hil";
 
-/// Where `augur-hil` is: beside this executable, else on `PATH`.
-pub fn bench_binary() -> anyhow::Result<PathBuf> {
+/// The executable `name` beside this one (cargo builds a workspace's binaries into
+/// one `target/<profile>/`), else on `PATH`; the error says where it looked and
+/// `hint`, how to get it.
+pub fn sibling_binary(name: &str, hint: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating this executable")?;
-    if let Some(beside) = exe.parent().map(|dir| dir.join(BENCH_BINARY)) {
+    if let Some(beside) = exe.parent().map(|dir| dir.join(name)) {
         if beside.is_file() {
             return Ok(beside);
         }
     }
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|dir| dir.join(BENCH_BINARY))
+            .map(|dir| dir.join(name))
             .find(|p| p.is_file())
     });
     on_path.with_context(|| {
         format!(
-            "the bench tools are the `{BENCH_BINARY}` binary, which is neither beside {} nor on \
-             PATH: build it with `cargo build --release -p augur-hil`",
+            "`{name}` is neither beside {} nor on PATH: {hint}",
             exe.display()
         )
     })
+}
+
+/// Where `augur-hil` is: beside this executable, else on `PATH`.
+pub fn bench_binary() -> anyhow::Result<PathBuf> {
+    sibling_binary(
+        BENCH_BINARY,
+        "the bench tools are that binary; build it with `cargo build --release -p augur-hil`",
+    )
 }
 
 /// Runs `augur-hil <args...>` in place of this process (`args[0]` is the subcommand).

@@ -15,6 +15,7 @@ use augur_runtime::control::{
     Transform, Trigger,
 };
 use augur_runtime::model::manifest::Manifest;
+use serde::Deserialize;
 use thiserror::Error;
 
 use crate::ros_args::ParamValue;
@@ -231,92 +232,109 @@ pub const FEATURE_KEYS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Typed access to a flat parameter map, remembering which names were read.
-struct Reader<'a> {
-    params: &'a BTreeMap<String, ParamValue>,
-    used: std::collections::BTreeSet<String>,
+/// The node's parameters as ROS 2 names them, grouped at the dots
+/// (`command.smoothing` is `command: { smoothing }`), typed by serde before they are
+/// checked against the manifest. Absent names are `None`; unknown ones are refused
+/// before this is built (with a "did you mean" hint), so `deny_unknown_fields` is
+/// only a backstop.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawParams {
+    /// Informational (the package folder is given on the command line).
+    model: Option<serde_norway::Value>,
+    trigger: Option<String>,
+    trigger_source: Option<String>,
+    period: Option<f64>,
+    plan_margin: Option<f64>,
+    max_transitions: Option<u64>,
+    planner: Option<String>,
+    seed: Option<u64>,
+    threads: Option<u64>,
+    sensor_timeout: Option<f64>,
+    max_deadline_misses: Option<u64>,
+    safe_action: Option<Numbers>,
+    command: RawCommand,
+    prediction: RawPrediction,
+    predicted_path: RawPredictedPath,
+    diagnostics_period: Option<f64>,
+    delay_compensation: Option<bool>,
+    use_sim_time: Option<bool>,
+    source_names: Option<Strings>,
+    sources: BTreeMap<String, RawSource>,
+    observation: BTreeMap<String, RawFeature>,
 }
 
-impl<'a> Reader<'a> {
-    fn get(&mut self, name: &str) -> Option<&'a ParamValue> {
-        self.used.insert(name.to_string());
-        self.params.get(name)
-    }
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawCommand {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    topic: Option<String>,
+    twist_fields: Option<Strings>,
+    smoothing: Option<f64>,
+    max_delta: Option<Numbers>,
+}
 
-    fn f64(&mut self, name: &str, default: f64) -> Result<f64, ParamError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(ParamValue::Double(x)) => Ok(*x),
-            Some(ParamValue::Integer(x)) => Ok(*x as f64),
-            Some(other) => Err(invalid(name, format!("expected a number, got {other:?}"))),
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawPrediction {
+    error_threshold: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawPredictedPath {
+    x: Option<String>,
+    y: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawSource {
+    topic: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawFeature {
+    source: Option<String>,
+    field: Option<String>,
+    joint: Option<String>,
+    transform: Option<String>,
+}
+
+/// A list of strings, or one string (`-p source_names:=joints`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "expected a list of strings (or one string)")]
+enum Strings {
+    Many(Vec<String>),
+    One(String),
+}
+
+impl Strings {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Strings::Many(v) => v,
+            Strings::One(s) => vec![s],
         }
     }
+}
 
-    fn seconds(&mut self, name: &str, default: f64) -> Result<Duration, ParamError> {
-        let x = self.f64(name, default)?;
-        if !(x.is_finite() && x >= 0.0) {
-            return Err(invalid(name, format!("{x} is not a duration in seconds")));
-        }
-        Ok(Duration::from_secs_f64(x))
-    }
+/// A list of numbers, or one number; each must be a finite `f32`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "expected a list of numbers (or one number)")]
+enum Numbers {
+    Many(Vec<f64>),
+    One(f64),
+}
 
-    fn u64(&mut self, name: &str, default: u64) -> Result<u64, ParamError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(ParamValue::Integer(x)) if *x >= 0 => Ok(*x as u64),
-            Some(other) => Err(invalid(
-                name,
-                format!("expected a non-negative integer, got {other:?}"),
-            )),
-        }
-    }
-
-    fn bool(&mut self, name: &str, default: bool) -> Result<bool, ParamError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(ParamValue::Bool(x)) => Ok(*x),
-            Some(other) => Err(invalid(
-                name,
-                format!("expected true or false, got {other:?}"),
-            )),
-        }
-    }
-
-    fn string(&mut self, name: &str) -> Result<Option<String>, ParamError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(ParamValue::String(x)) => Ok(Some(x.clone())),
-            Some(other) => Err(invalid(name, format!("expected a string, got {other:?}"))),
-        }
-    }
-
-    fn strings(&mut self, name: &str) -> Result<Option<Vec<String>>, ParamError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(ParamValue::StringArray(x)) => Ok(Some(x.clone())),
-            Some(ParamValue::String(x)) => Ok(Some(vec![x.clone()])),
-            Some(other) => Err(invalid(
-                name,
-                format!("expected a list of strings, got {other:?}"),
-            )),
-        }
-    }
-
-    fn floats(&mut self, name: &str) -> Result<Option<Vec<f32>>, ParamError> {
-        let values: Vec<f64> = match self.get(name) {
-            None => return Ok(None),
-            Some(ParamValue::DoubleArray(x)) => x.clone(),
-            Some(ParamValue::IntegerArray(x)) => x.iter().map(|&v| v as f64).collect(),
-            Some(ParamValue::Double(x)) => vec![*x],
-            Some(ParamValue::Integer(x)) => vec![*x as f64],
-            // An empty YAML list has no element type.
-            Some(ParamValue::StringArray(x)) if x.is_empty() => vec![],
-            Some(other) => {
-                return Err(invalid(
-                    name,
-                    format!("expected a list of numbers, got {other:?}"),
-                ))
-            }
+impl Numbers {
+    fn finite(self, name: &str) -> Result<Vec<f32>, ParamError> {
+        let values = match self {
+            Numbers::Many(v) => v,
+            Numbers::One(x) => vec![x],
         };
         values
             .into_iter()
@@ -326,9 +344,64 @@ impl<'a> Reader<'a> {
                     .then_some(f)
                     .ok_or_else(|| invalid(name, format!("{v} is not a finite number")))
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+            .collect()
     }
+}
+
+/// A duration parameter in seconds: finite and not negative.
+fn seconds(name: &str, value: Option<f64>, default: f64) -> Result<Duration, ParamError> {
+    let x = value.unwrap_or(default);
+    if !(x.is_finite() && x >= 0.0) {
+        return Err(invalid(name, format!("{x} is not a duration in seconds")));
+    }
+    Ok(Duration::from_secs_f64(x))
+}
+
+/// One parameter value as YAML, for serde.
+fn yaml(value: &ParamValue) -> serde_norway::Value {
+    use serde_norway::Value;
+    let seq = |items: Vec<Value>| Value::Sequence(items);
+    match value {
+        ParamValue::Bool(x) => Value::Bool(*x),
+        ParamValue::Integer(x) => Value::Number((*x).into()),
+        ParamValue::Double(x) => Value::Number((*x).into()),
+        ParamValue::String(x) => Value::String(x.clone()),
+        ParamValue::BoolArray(x) => seq(x.iter().map(|&v| Value::Bool(v)).collect()),
+        ParamValue::IntegerArray(x) => seq(x.iter().map(|&v| Value::Number(v.into())).collect()),
+        ParamValue::DoubleArray(x) => seq(x.iter().map(|&v| Value::Number(v.into())).collect()),
+        ParamValue::StringArray(x) => seq(x.iter().map(|v| Value::String(v.clone())).collect()),
+    }
+}
+
+/// The flat `a.b.c` parameters as nested YAML mappings, then typed; an error names
+/// the parameter (`command.smoothing: invalid type: ...`).
+fn typed(params: &BTreeMap<String, ParamValue>) -> Result<RawParams, ParamError> {
+    use serde_norway::{Mapping, Value};
+    let mut root = Mapping::new();
+    for (name, value) in params {
+        let mut parts: Vec<&str> = name.split('.').collect();
+        let leaf = parts.pop().unwrap_or_default();
+        let mut map = &mut root;
+        for part in parts {
+            let entry = map
+                .entry(Value::String(part.to_string()))
+                .or_insert_with(|| Value::Mapping(Mapping::new()));
+            map = match entry {
+                Value::Mapping(inner) => inner,
+                _ => return Err(invalid(name, "is inside a parameter that has a value")),
+            };
+        }
+        if map
+            .insert(Value::String(leaf.to_string()), yaml(value))
+            .is_some()
+        {
+            return Err(invalid(name, "is both a value and a group of parameters"));
+        }
+    }
+    serde_path_to_error::deserialize(Value::Mapping(root)).map_err(|error| {
+        let name = error.path().to_string();
+        invalid(&name, error.into_inner().to_string())
+    })
 }
 
 impl NodeParams {
@@ -339,24 +412,41 @@ impl NodeParams {
         model: PathBuf,
         manifest: &Manifest,
     ) -> Result<NodeParams, ParamError> {
-        let mut r = Reader {
-            params,
-            used: Default::default(),
-        };
-        r.get("model");
         let a = manifest.action_dim();
-
-        let sources_names = r.strings("source_names")?.unwrap_or_default();
+        let names: Vec<&str> = manifest
+            .observation
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        // Unknown names first, each with the closest known one.
+        let sources_names = match params.get("source_names") {
+            Some(ParamValue::StringArray(v)) => v.clone(),
+            Some(ParamValue::String(v)) => vec![v.clone()],
+            _ => Vec::new(),
+        };
+        for name in params.keys() {
+            if !is_known(name, &sources_names, &names) {
+                return Err(ParamError::Unknown {
+                    name: name.clone(),
+                    hint: hint(name, &sources_names, &names),
+                });
+            }
+        }
+        let mut raw = typed(params)?;
+        let sources_names = raw
+            .source_names
+            .take()
+            .map(Strings::into_vec)
+            .unwrap_or_default();
         let mut sources = Vec::new();
         for name in &sources_names {
             let topic_key = format!("sources.{name}.topic");
             let type_key = format!("sources.{name}.type");
-            let topic = r
-                .string(&topic_key)?
+            let source = raw.sources.remove(name).unwrap_or_default();
+            let topic = source
+                .topic
                 .ok_or_else(|| invalid(&topic_key, "missing (every source needs a topic)"))?;
-            let kind_text = r
-                .string(&type_key)?
-                .ok_or_else(|| invalid(&type_key, "missing"))?;
+            let kind_text = source.kind.ok_or_else(|| invalid(&type_key, "missing"))?;
             let kind = SourceKind::parse(&kind_text).ok_or_else(|| {
                 invalid(
                     &type_key,
@@ -372,7 +462,8 @@ impl NodeParams {
         let mut features = Vec::new();
         for feature in &manifest.observation {
             let key = |k: &str| format!("observation.{}.{k}", feature.name);
-            let source_name = r.string(&key("source"))?.ok_or_else(|| {
+            let mapping = raw.observation.remove(&feature.name).unwrap_or_default();
+            let source_name = mapping.source.ok_or_else(|| {
                 invalid(
                     &key("source"),
                     "missing: every observation feature of the manifest needs a mapping",
@@ -387,19 +478,17 @@ impl NodeParams {
                         format!("`{source_name}` is not in `source_names` {sources_names:?}"),
                     )
                 })?;
-            let field_text = r
-                .string(&key("field"))?
+            let field_text = mapping
+                .field
                 .ok_or_else(|| invalid(&key("field"), "missing"))?;
-            let joint = r.string(&key("joint"))?;
+            let joint = mapping.joint;
             let field = Field::parse(
                 &feature.name,
                 sources[source].kind,
                 &field_text,
                 joint.as_deref(),
             )?;
-            let transform_text = r
-                .string(&key("transform"))?
-                .unwrap_or_else(|| "identity".into());
+            let transform_text = mapping.transform.unwrap_or_else(|| "identity".into());
             let transform = Transform::parse(&transform_text).ok_or_else(|| {
                 invalid(
                     &key("transform"),
@@ -413,14 +502,9 @@ impl NodeParams {
                 transform,
             });
         }
-        let names: Vec<&str> = manifest
-            .observation
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect();
         let observation = ObservationMap::new(sources, features, &names)?;
 
-        let trigger = match r.string("trigger")? {
+        let trigger = match raw.trigger {
             Some(text) => text
                 .parse::<Trigger>()
                 .map_err(|reason| invalid("trigger", reason))?,
@@ -429,8 +513,9 @@ impl NodeParams {
         let trigger_source = match trigger {
             Trigger::Rate => 0,
             Trigger::Observation => {
-                let name = r
-                    .string("trigger_source")?
+                let name = raw
+                    .trigger_source
+                    .clone()
                     .or_else(|| sources_names.first().cloned())
                     .ok_or_else(|| invalid("trigger_source", "no sources are declared"))?;
                 observation.source_index(&name).ok_or_else(|| {
@@ -441,33 +526,40 @@ impl NodeParams {
                 })?
             }
         };
-        r.get("trigger_source");
-        let period = r.seconds("period", manifest.model.dt)?;
+        let period = seconds("period", raw.period, manifest.model.dt)?;
         if period.is_zero() {
             return Err(invalid("period", "must be positive"));
         }
-        let plan_margin = r.seconds("plan_margin", (period.as_secs_f64() * 0.1).min(0.005))?;
+        let plan_margin = seconds(
+            "plan_margin",
+            raw.plan_margin,
+            (period.as_secs_f64() * 0.1).min(0.005),
+        )?;
         if plan_margin >= period {
             return Err(invalid("plan_margin", "must be shorter than `period`"));
         }
-        let max_transitions = match r.u64("max_transitions", 0)? {
+        let max_transitions = match raw.max_transitions.unwrap_or(0) {
             0 => None,
             n => Some(n),
         };
-        let sensor_timeout = r.seconds("sensor_timeout", 5.0 * period.as_secs_f64())?;
-        let max_deadline_misses = r.u64("max_deadline_misses", 3)?;
+        let sensor_timeout = seconds(
+            "sensor_timeout",
+            raw.sensor_timeout,
+            5.0 * period.as_secs_f64(),
+        )?;
+        let max_deadline_misses = raw.max_deadline_misses.unwrap_or(3);
         if max_deadline_misses == 0 || max_deadline_misses > u32::MAX as u64 {
             return Err(invalid("max_deadline_misses", "must be at least 1"));
         }
-        let planner = r.string("planner")?.unwrap_or_else(|| "tree".into());
+        let planner = raw.planner.unwrap_or_else(|| "tree".into());
         if !matches!(planner.as_str(), "tree" | "mppi") {
             return Err(invalid(
                 "planner",
                 format!("`{planner}`: expected `tree` or `mppi`"),
             ));
         }
-        let seed = r.u64("seed", 0)?;
-        let threads = r.u64("threads", 1)? as usize;
+        let seed = raw.seed.unwrap_or(0);
+        let threads = raw.threads.unwrap_or(1) as usize;
         if threads == 0 {
             return Err(invalid("threads", "must be at least 1"));
         }
@@ -485,8 +577,8 @@ impl NodeParams {
                 ))
             }
         };
-        let safe_action = match r.floats("safe_action")? {
-            Some(v) => v,
+        let safe_action = match raw.safe_action {
+            Some(v) => v.finite("safe_action")?,
             None => manifest.action.iter().map(|c| c.safe).collect(),
         };
         width("safe_action", &safe_action)?;
@@ -501,21 +593,25 @@ impl NodeParams {
                 ));
             }
         }
-        let smoothing = r.f64("command.smoothing", 0.0)? as f32;
+        let smoothing = raw.command.smoothing.unwrap_or(0.0) as f32;
         if !(0.0..1.0).contains(&smoothing) {
             return Err(invalid("command.smoothing", "must be in [0, 1)"));
         }
-        let max_delta = r.floats("command.max_delta")?.unwrap_or_default();
+        let max_delta = match raw.command.max_delta {
+            Some(v) => v.finite("command.max_delta")?,
+            None => Vec::new(),
+        };
         if !max_delta.is_empty() {
             width("command.max_delta", &max_delta)?;
         }
-        let threshold = r.f64("prediction.error_threshold", 0.0)?;
+        let threshold = raw.prediction.error_threshold.unwrap_or(0.0);
         let prediction_error_threshold = (threshold > 0.0).then_some(threshold as f32);
 
-        let command_type = r
-            .string("command.type")?
+        let command_type = raw
+            .command
+            .kind
             .unwrap_or_else(|| "float64_multi_array".into());
-        let twist_names = r.strings("command.twist_fields")?;
+        let twist_names = raw.command.twist_fields.map(Strings::into_vec);
         let twist_fields = || -> Result<Vec<TwistField>, ParamError> {
             let key = "command.twist_fields";
             let names = twist_names.clone().ok_or_else(|| {
@@ -562,12 +658,10 @@ impl NodeParams {
             CommandKind::Float64MultiArray => "/effort_controller/commands",
             _ => "/cmd_vel",
         };
-        let command_topic = r
-            .string("command.topic")?
-            .unwrap_or_else(|| default_topic.into());
-        let use_sim_time = r.bool("use_sim_time", false)?;
-        let delay_compensation = r.bool("delay_compensation", true)?;
-        let diagnostics_period = r.seconds("diagnostics_period", 1.0)?;
+        let command_topic = raw.command.topic.unwrap_or_else(|| default_topic.into());
+        let use_sim_time = raw.use_sim_time.unwrap_or(false);
+        let delay_compensation = raw.delay_compensation.unwrap_or(true);
+        let diagnostics_period = seconds("diagnostics_period", raw.diagnostics_period, 1.0)?;
         if diagnostics_period.is_zero() {
             return Err(invalid("diagnostics_period", "must be positive"));
         }
@@ -581,8 +675,8 @@ impl NodeParams {
                 })
                 .transpose()
             };
-        let px = r.string("predicted_path.x")?;
-        let py = r.string("predicted_path.y")?;
+        let px = raw.predicted_path.x;
+        let py = raw.predicted_path.y;
         let predicted_path = match (
             feature_index("predicted_path.x", px)?,
             feature_index("predicted_path.y", py)?,
@@ -596,16 +690,6 @@ impl NodeParams {
                 ))
             }
         };
-
-        // Anything not read is not a parameter of this node.
-        for name in params.keys() {
-            if !r.used.contains(name) && !is_known(name, &sources_names, &names) {
-                return Err(ParamError::Unknown {
-                    name: name.clone(),
-                    hint: hint(name, &r.used),
-                });
-            }
-        }
 
         Ok(NodeParams {
             model,
@@ -656,20 +740,23 @@ fn is_known(name: &str, sources: &[String], features: &[&str]) -> bool {
     per("sources", &sources, SOURCE_KEYS) || per("observation", features, FEATURE_KEYS)
 }
 
-fn hint(name: &str, known: &std::collections::BTreeSet<String>) -> String {
-    let close = known
-        .iter()
-        .chain(
-            FIXED
+fn hint(name: &str, sources: &[String], features: &[&str]) -> String {
+    let mut known: Vec<String> = FIXED.iter().map(|(n, _)| n.to_string()).collect();
+    for source in sources {
+        known.extend(
+            SOURCE_KEYS
                 .iter()
-                .map(|(n, _)| n.to_string())
-                .collect::<Vec<_>>()
-                .iter(),
-        )
-        .filter(|k| strsim_close(k, name))
-        .cloned()
-        .collect::<Vec<_>>();
-    match close.first() {
+                .map(|(k, _)| format!("sources.{source}.{k}")),
+        );
+    }
+    for feature in features {
+        known.extend(
+            FEATURE_KEYS
+                .iter()
+                .map(|(k, _)| format!("observation.{feature}.{k}")),
+        );
+    }
+    match known.iter().find(|k| strsim_close(k, name)) {
         Some(k) => format!(" (did you mean `{k}`?)"),
         None => String::new(),
     }
@@ -698,4 +785,85 @@ pub fn parameter_names(manifest: &Manifest, sources: &[String]) -> Vec<(String, 
         }
     }
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::launch::resolve;
+    use super::*;
+
+    /// The pendulum package's defaults with `overrides` (`name:=value`) on top.
+    fn pendulum(overrides: &[&str]) -> anyhow::Result<NodeParams> {
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pendulum");
+        let mut args = vec!["--ros-args".to_string()];
+        for o in overrides {
+            args.extend(["-p".to_string(), o.to_string()]);
+        }
+        Ok(resolve(&model, None, &args)?.params)
+    }
+
+    fn error(overrides: &[&str]) -> String {
+        format!("{:#}", pendulum(overrides).expect_err("should be refused"))
+    }
+
+    #[test]
+    fn the_package_defaults_give_the_documented_configuration() {
+        let p = pendulum(&[]).unwrap();
+        assert_eq!(p.runner.period, Duration::from_millis(50));
+        assert_eq!(p.runner.sensor_timeout, Duration::from_millis(250));
+        assert_eq!(p.runner.trigger, Trigger::Rate);
+        assert_eq!(p.safe_action, vec![0.0]);
+        assert_eq!(p.command, CommandKind::Float64MultiArray);
+        assert_eq!(p.command_topic, "/effort_controller/commands");
+        assert_eq!(p.observation.features().len(), 3);
+        assert_eq!(p.predicted_path, Some((1, 0)));
+        assert_eq!(p.planner, "tree");
+        assert!(p.runner.delay_compensation.is_some());
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_the_parameter() {
+        let e = error(&["command.smoothing:=abc"]);
+        assert!(e.contains("parameter `command.smoothing`"), "{e}");
+        let e = error(&["seed:=-1"]);
+        assert!(e.contains("parameter `seed`"), "{e}");
+        let e = error(&["sources.joint_states.topic:=5"]);
+        assert!(e.contains("parameter `sources.joint_states.topic`"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_refused_with_the_closest_name() {
+        let e = error(&["command.smothing:=0.5"]);
+        assert!(
+            e.contains("unknown parameter `command.smothing` (did you mean `command.smoothing`?)"),
+            "{e}"
+        );
+        let e = error(&["observation.cos_theta.jiont:=x"]);
+        assert!(
+            e.contains("did you mean `observation.cos_theta.joint`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn numbers_lists_and_durations_are_checked() {
+        // One number where a list is expected is a list of one; integers are numbers.
+        let p = pendulum(&["safe_action:=1", "period:=1", "command.max_delta:=[0.5]"]).unwrap();
+        assert_eq!(p.safe_action, vec![1.0]);
+        assert_eq!(p.runner.period, Duration::from_secs(1));
+        assert_eq!(p.max_delta, vec![0.5]);
+        let e = error(&["safe_action:=[.nan]"]);
+        assert!(
+            e.contains("parameter `safe_action`: NaN is not a finite number"),
+            "{e}"
+        );
+        let e = error(&["sensor_timeout:=-1.0"]);
+        assert!(e.contains("parameter `sensor_timeout`"), "{e}");
+        let e = error(&["safe_action:=[0.0, 0.0]"]);
+        assert!(e.contains("has 2 entries but the model has 1"), "{e}");
+        let e = error(&["planner:=cem"]);
+        assert!(e.contains("`cem`: expected `tree` or `mppi`"), "{e}");
+    }
 }

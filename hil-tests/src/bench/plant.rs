@@ -7,11 +7,9 @@ use std::path::Path;
 
 use crate::closed_loop::random_start;
 use crate::plants::learned::{LearnedPlant, Rollout};
-use crate::plants::pendulum::{self, angle_normalize, Pendulum, PendulumState};
+use crate::plants::pendulum::{self, angle_normalize, Pendulum, PendulumState, JOINT};
 use anyhow::{bail, Context as _};
 use augur_runtime::control::observation::{JointReading, ObservationMap};
-
-use crate::sim::JOINT;
 
 /// The joints the plant reports: names, positions, velocities.
 pub struct JointSample {

@@ -2,16 +2,23 @@
 //! the gymnasium-exact pendulum under the planner and the shipped world model, and
 //! prints returns and planning latency.
 //!
-//! The loop runs in one process (plant -> model -> planner -> plant), as fast as
-//! planning allows; the ROS 2 node and its transport come in on top of it.
+//! By default the node and the plant are two participants on loopback
+//! ([`PendulumBench`]); with `--in-process` the loop runs in one process (plant ->
+//! model -> planner -> plant), as fast as planning allows. Over a transport it also
+//! writes the node's MCAP, a JSON of every step and a plot.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::closed_loop::run_pendulum_episode;
+use anyhow::Context as _;
+use augur_bridge_ros2::transport::TransportOptions;
 use augur_planner::{ActionConfig, AnyPlanner, Budget, PlannerConfig, WorldModel};
 use augur_runtime::model::{Manifest, PrepareOptions, TractWorldModel};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::closed_loop::{run_pendulum_episode, Episode};
+use crate::plants::pendulum::DT;
+use crate::sim::PendulumBench;
 
 /// Which planner `sim` uses.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -73,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.robot
     );
     if !args.in_process {
-        return crate::sim::run(&args);
+        return run_over_transport(&args);
     }
     let options = PrepareOptions {
         batch_sizes: vec![1, 24, 64, 128, 256, 512],
@@ -126,4 +133,171 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         quantile(1.0)
     );
     Ok(())
+}
+
+/// `augur sim pendulum` over the transport.
+fn run_over_transport(args: &Args) -> anyhow::Result<()> {
+    let planner = match args.planner {
+        PlannerKind::Tree => "tree",
+        PlannerKind::Mppi => "mppi",
+    };
+    let ros_args: Vec<String> = [
+        "--ros-args".to_string(),
+        "-p".into(),
+        format!("planner:={planner}"),
+        "-p".into(),
+        format!("max_transitions:={}", args.transitions),
+    ]
+    .into();
+    let options = TransportOptions::local(args.transport, "augur");
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating the output folder {}", args.out.display()))?;
+    let recording = args.out.join("pendulum.mcap");
+    let bench = PendulumBench::start(
+        &args.model,
+        &options,
+        &ros_args,
+        args.lockstep,
+        Some(&recording),
+    )?;
+    println!(
+        "pendulum over {} on loopback: node `augur` ({planner}, {} transitions per plan) and plant participant `pendulum_plant`, {}",
+        args.transport,
+        args.transitions,
+        if args.lockstep { "lock-step" } else { "real time (20 Hz)" }
+    );
+    let bar = ProgressBar::new(args.episodes * args.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:40}] {pos}/{len} steps {msg}")?.progress_chars("=> "),
+    );
+    let mut episodes = Vec::new();
+    for seed in 0..args.episodes {
+        let episode = bench.episode(seed, args.steps)?;
+        bar.inc(args.steps as u64);
+        bar.println(format!(
+            "episode {seed:>2}: return {:8.1}",
+            episode.total_return
+        ));
+        episodes.push(episode);
+    }
+    bar.finish_and_clear();
+    let d = bench.node().diagnostics();
+    bench.stop();
+    let returns: Vec<f64> = episodes.iter().map(|e| e.total_return).collect();
+    let mut round_trips: Vec<Duration> = episodes
+        .iter()
+        .flat_map(|e| e.steps.iter().map(|s| s.latency))
+        .collect();
+    round_trips.sort_unstable();
+    let q = |q: f64| {
+        round_trips[((round_trips.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3
+    };
+    println!(
+        "mean return {:.1} over {} episodes (gymnasium's best agents: about -150)",
+        returns.iter().sum::<f64>() / returns.len() as f64,
+        returns.len()
+    );
+    println!(
+        "state -> command round trip: median {:.2} ms, p99 {:.2} ms; cycles {}, deadline misses {}, safe cycles {}",
+        q(0.5),
+        q(0.99),
+        d.cycles,
+        d.deadline_misses,
+        d.safe_cycles
+    );
+    let plot = args.out.join("pendulum.png");
+    write_outputs(&episodes, &args.out.join("episodes.json"), &plot)?;
+    println!(
+        "wrote {} (open it in Foxglove or `ros2 bag info`), {} and {}",
+        recording.display(),
+        args.out.join("episodes.json").display(),
+        plot.display()
+    );
+    Ok(())
+}
+
+/// Writes every step as JSON and the angle / torque / latency plot.
+fn write_outputs(
+    episodes: &[Episode],
+    json_path: &std::path::Path,
+    plot_path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let json: Vec<serde_json::Value> = episodes
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "seed": e.seed,
+                "return": e.total_return,
+                "theta": e.steps.iter().map(|s| s.state.theta).collect::<Vec<_>>(),
+                "theta_dot": e.steps.iter().map(|s| s.state.theta_dot).collect::<Vec<_>>(),
+                "torque": e.steps.iter().map(|s| f64::from(s.action)).collect::<Vec<_>>(),
+                "reward": e.steps.iter().map(|s| s.reward).collect::<Vec<_>>(),
+                "predicted_theta": e.steps.iter().map(|s| s.predicted_theta).collect::<Vec<_>>(),
+                "round_trip_ms": e.steps.iter().map(|s| s.latency.as_secs_f64() * 1e3).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    std::fs::write(json_path, serde_json::to_string_pretty(&json)?)
+        .with_context(|| format!("writing {}", json_path.display()))?;
+
+    // Episodes back to back on one time axis; NaN between them breaks the lines.
+    let mut actual = Vec::new();
+    let mut predicted = Vec::new();
+    let mut torque = Vec::new();
+    let mut latency = Vec::new();
+    let mut t0 = 0.0;
+    for episode in episodes {
+        for (k, step) in episode.steps.iter().enumerate() {
+            let t = t0 + k as f64 * DT;
+            actual.push((
+                t,
+                augur_runtime::control::observation::wrap_angle(step.state.theta),
+            ));
+            torque.push((t, f64::from(step.action)));
+            latency.push((t, step.latency.as_secs_f64() * 1e3));
+            // The prediction made at step k is for the angle at step k + 1.
+            if let Some(theta) = step.predicted_theta {
+                predicted.push((
+                    t + DT,
+                    augur_runtime::control::observation::wrap_angle(theta),
+                ));
+            }
+        }
+        t0 += episode.steps.len() as f64 * DT;
+        for series in [&mut actual, &mut predicted, &mut torque, &mut latency] {
+            series.push((t0, f64::NAN));
+        }
+    }
+    let line = |label: &str, points: Vec<(f64, f64)>| crate::plot::Series {
+        label: label.into(),
+        points,
+    };
+    let panels = [
+        crate::plot::Panel {
+            y_label: "angle θ (rad, 0 upright)".into(),
+            series: vec![
+                line("actual", actual),
+                line("predicted one step ahead", predicted),
+            ],
+            shaded: Vec::new(),
+        },
+        crate::plot::Panel {
+            y_label: "torque (N·m)".into(),
+            series: vec![line("command", torque)],
+            shaded: Vec::new(),
+        },
+        crate::plot::Panel {
+            y_label: "state → command (ms)".into(),
+            series: vec![line("round trip", latency)],
+            shaded: Vec::new(),
+        },
+    ];
+    crate::plot::time_series_png(
+        plot_path,
+        &format!("augur sim pendulum: {} episodes", episodes.len()),
+        "time (s, episodes back to back)",
+        &panels,
+        1200,
+        260,
+    )
 }

@@ -13,6 +13,8 @@ pub const MASS: f64 = 1.0;
 pub const LENGTH: f64 = 1.0;
 /// Integration step and control period, s.
 pub const DT: f64 = 0.05;
+/// The pendulum's joint name in `sensor_msgs/JointState` (shared/INTERFACES.md).
+pub const JOINT: &str = "pendulum_joint";
 /// Torque limit, N·m.
 pub const MAX_TORQUE: f32 = 2.0;
 /// Angular speed limit, rad/s.

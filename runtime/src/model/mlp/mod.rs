@@ -1,31 +1,36 @@
 //! The allocation-free executor for the MLP graphs Augur's model packages contain.
 //!
-//! A graph is lowered once from its ONNX file ([`lower`]) into a list of steps over
-//! buffers sized for a maximum row count: dense layers on tract-linalg's kernels with
-//! the bias in the kernel's epilogue, LayerNorm (fused with a following Mish), Mish
+//! A graph is lowered once from its ONNX file ([`lower`], after `fusion`) into a list
+//! of [`step`]s over buffers sized for a maximum row count and shared by lifetime
+//! ([`buffers`]): dense layers on tract-linalg's kernels with the bias in the
+//! kernel's epilogue, LayerNorm (fused with a following Mish), Mish
 //! (`x·tanh(softplus(x))` in one pass), softmax, and elementwise ops. A call with `n`
 //! rows runs every step over the first `n` rows only and allocates nothing.
 //!
 //! tract stays the loader, validator and fallback: a graph outside this op set is
 //! refused with the reason, and the world model then runs it with tract.
 
+pub mod buffers;
+mod fusion;
 pub mod kernels;
 pub mod lower;
 pub mod matmul;
+pub mod step;
 
 use std::path::Path;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::ensure;
 
-use self::lower::{step_buffers, Lowered, Operand, Slot, Step};
+use self::lower::Lowered;
+use self::step::{step_buffers, Operand, Slot, Step};
 
 /// A graph compiled for the fast executor.
 #[derive(Debug)]
 pub struct MlpGraph {
     steps: Vec<Step>,
     /// `block · width` floats each; a buffer is reused once the tensor in it is
-    /// dead (see [`lower::share_buffers`]).
+    /// dead (see [`buffers::share_buffers`]).
     buffers: Vec<Tensor>,
     inputs: Vec<(Slot, usize)>,
     outputs: Vec<(Slot, usize)>,

@@ -14,23 +14,35 @@
 //! Sessions use the blocking zenoh API (`zenoh::Wait`); zenoh runs its own tokio
 //! runtime, so none is needed here. Subscription callbacks run on zenoh's threads:
 //! keep them short (hand the message to a channel).
+//!
+//! This file holds the session and its publishers, subscriptions and tokens;
+//! `options` the endpoints and zenoh configuration, `names` rmw_zenoh's key
+//! expressions, token QoS and GIDs, `attachment` the per-sample attachment.
 
-use std::fmt::Write as _;
+mod attachment;
+mod names;
+mod options;
+
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use ::zenoh::bytes::ZBytes;
 use ::zenoh::liveliness::LivelinessToken;
 use ::zenoh::pubsub::{Publisher, Subscriber};
 use ::zenoh::qos::CongestionControl;
-use ::zenoh::{Config, Session, Wait};
-use zenoh_ext::{z_deserialize, z_serialize};
+use ::zenoh::{Session, Wait};
 
 use super::{cdr, Durability, Received, Reliability, TopicQos, TransportError};
 use crate::msg::Message;
-use crate::ros_args;
+
+use attachment::now_ns;
+pub use attachment::Attachment;
+use names::validate_node_name;
+pub use names::{gid_of, mangle, qos_to_keyexpr, resolve_topic, topic_key_expr};
+pub use options::{
+    parse_endpoint, parse_endpoint_lists, parse_endpoints, require_loopback, ZenohOptions,
+};
 
 /// The rmw_zenoh router's default endpoint (`ros2 run rmw_zenoh_cpp rmw_zenohd`).
 pub const DEFAULT_ROUTER_ENDPOINT: &str = "tcp/127.0.0.1:7447";
@@ -44,176 +56,6 @@ const RMW_ZENOH_DEFAULT_DEPTH: usize = 42;
 
 /// Size of a ROS 2 GID (`RMW_GID_STORAGE_SIZE` since Iron).
 pub const GID_SIZE: usize = 16;
-
-/// How to reach the zenoh network and who this node is in the ROS 2 graph.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZenohOptions {
-    /// Node name as `ros2 node list` shows it, e.g. `augur`.
-    pub name: String,
-    /// Node namespace, `/` for the root.
-    pub namespace: String,
-    /// ROS domain id: the first chunk of every key expression.
-    pub domain_id: u16,
-    /// Endpoints to connect to, e.g. `tcp/127.0.0.1:7447` (the rmw_zenoh router).
-    pub connect: Vec<String>,
-    /// Endpoints to listen on for other peers; empty means Augur listens nowhere.
-    pub listen: Vec<String>,
-    /// UDP multicast scouting. Off by default: it would send beyond loopback.
-    pub multicast_scouting: bool,
-}
-
-impl Default for ZenohOptions {
-    fn default() -> Self {
-        ZenohOptions {
-            name: "augur".into(),
-            namespace: "/".into(),
-            domain_id: 0,
-            connect: vec![DEFAULT_ROUTER_ENDPOINT.into()],
-            listen: Vec::new(),
-            multicast_scouting: false,
-        }
-    }
-}
-
-impl ZenohOptions {
-    /// Sets `connect` from a comma-separated endpoint list, validating each.
-    pub fn with_connect(mut self, endpoints: &str) -> Result<Self, TransportError> {
-        self.connect = parse_endpoints(endpoints)?;
-        Ok(self)
-    }
-
-    /// Sets `listen` from a comma-separated endpoint list, validating each.
-    pub fn with_listen(mut self, endpoints: &str) -> Result<Self, TransportError> {
-        self.listen = parse_endpoints(endpoints)?;
-        Ok(self)
-    }
-
-    /// The zenoh session configuration: peer mode like rmw_zenoh's nodes, explicit
-    /// endpoints only, multicast scouting as asked, gossip on but never dialling.
-    fn session_config(&self) -> Result<Config, TransportError> {
-        for endpoint in self.connect.iter().chain(&self.listen) {
-            parse_endpoint(endpoint)?;
-        }
-        let mut config = Config::default();
-        let json_list = |endpoints: &[String]| {
-            serde_json::to_string(endpoints).unwrap_or_else(|_| "[]".to_string())
-        };
-        let settings = [
-            ("mode", "\"peer\"".to_string()),
-            ("connect/endpoints", json_list(&self.connect)),
-            // Set even when empty: a peer's default is to listen on tcp/[::]:0.
-            ("listen/endpoints", json_list(&self.listen)),
-            (
-                "scouting/multicast/enabled",
-                self.multicast_scouting.to_string(),
-            ),
-            // Gossip on (zenoh warns "Gossip is disabled" for every peer session
-            // without it), with an empty autoconnect matcher: it never dials a
-            // peer, so only the explicit endpoints above are connected, and gossip
-            // itself travels only over those sessions.
-            ("scouting/gossip/enabled", "true".to_string()),
-            ("scouting/gossip/autoconnect", "[]".to_string()),
-        ];
-        for (key, value) in settings {
-            config
-                .insert_json5(key, &value)
-                .map_err(|error| TransportError::Config {
-                    key: key.to_string(),
-                    reason: error.to_string(),
-                })?;
-        }
-        Ok(config)
-    }
-}
-
-/// Checks one endpoint string, `tcp/<host>:<port>`, and returns it trimmed.
-///
-/// Only TCP is compiled into Augur's zenoh; other protocols are refused here
-/// rather than failing later inside zenoh.
-pub fn parse_endpoint(endpoint: &str) -> Result<String, TransportError> {
-    let endpoint = endpoint.trim();
-    let invalid = |reason: String| TransportError::InvalidEndpoint {
-        endpoint: endpoint.to_string(),
-        reason,
-    };
-    let Some((protocol, address)) = endpoint.split_once('/') else {
-        return Err(invalid(
-            "expected `tcp/<host>:<port>`, e.g. `tcp/127.0.0.1:7447`".into(),
-        ));
-    };
-    if protocol != "tcp" {
-        return Err(invalid(format!(
-            "protocol `{protocol}` is not supported, only `tcp` is built in"
-        )));
-    }
-    let Some((host, port)) = address.rsplit_once(':') else {
-        return Err(invalid("missing `:<port>` after the host".into()));
-    };
-    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        inner.parse::<std::net::Ipv6Addr>().is_ok()
-    } else {
-        !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-    };
-    if !host_ok {
-        return Err(invalid(format!(
-            "`{host}` is not an IPv4 address, a [IPv6] address or a host name"
-        )));
-    }
-    if port.parse::<u16>().is_err() {
-        return Err(invalid(format!(
-            "port `{port}` is not a number in 0..=65535"
-        )));
-    }
-    endpoint
-        .parse::<::zenoh::config::EndPoint>()
-        .map_err(|error| invalid(error.to_string()))?;
-    Ok(endpoint.to_string())
-}
-
-/// Parses repeated command-line values, each a comma-separated endpoint list.
-pub fn parse_endpoint_lists(lists: &[String]) -> Result<Vec<String>, TransportError> {
-    let mut endpoints = Vec::new();
-    for list in lists {
-        endpoints.extend(parse_endpoints(list)?);
-    }
-    Ok(endpoints)
-}
-
-/// Refuses any endpoint whose host is not the loopback address (local benches and
-/// `augur sim`: nothing may leave 127.0.0.1).
-pub fn require_loopback(options: &ZenohOptions) -> Result<(), TransportError> {
-    for endpoint in options.connect.iter().chain(&options.listen) {
-        let host = endpoint
-            .split_once('/')
-            .and_then(|(_, address)| address.rsplit_once(':'))
-            .map(|(host, _)| host);
-        let loopback = matches!(host, Some("127.0.0.1" | "localhost" | "[::1]"));
-        if !loopback {
-            return Err(TransportError::InvalidEndpoint {
-                endpoint: endpoint.clone(),
-                reason: "this run is restricted to loopback: use tcp/127.0.0.1:<port>".into(),
-            });
-        }
-    }
-    if options.multicast_scouting {
-        return Err(TransportError::Config {
-            key: "scouting/multicast/enabled".into(),
-            reason: "multicast scouting leaves loopback".into(),
-        });
-    }
-    Ok(())
-}
-
-/// Parses a comma-separated endpoint list; empty entries are skipped.
-pub fn parse_endpoints(list: &str) -> Result<Vec<String>, TransportError> {
-    list.split(',')
-        .filter(|entry| !entry.trim().is_empty())
-        .map(parse_endpoint)
-        .collect()
-}
 
 /// A ROS 2 node on zenoh: one session plus the node's liveliness token.
 pub struct ZenohNode {
@@ -527,139 +369,12 @@ fn declare_token(session: &Session, key: &str) -> Result<LivelinessToken, Transp
         })
 }
 
-/// The data key expression: `<domain>/<topic without leading slash>/<dds type>/<hash>`.
-pub fn topic_key_expr<M: Message>(domain_id: u16, topic: &str) -> String {
-    format!(
-        "{domain_id}/{}/{}/{}",
-        topic.trim_matches('/'),
-        M::dds_name(),
-        M::TYPE_HASH
-    )
-}
-
-/// rmw_zenoh's name mangling inside liveliness tokens: every `/` becomes `%`.
-pub fn mangle(name: &str) -> String {
-    name.replace('/', "%")
-}
-
-/// Expands `~/x` and relative names the ROS 2 way (rcl's rules, as for DDS).
-pub fn resolve_topic(topic: &str, namespace: &str, node: &str) -> Result<String, TransportError> {
-    ros_args::resolve_topic(topic, namespace, node, &[]).map_err(|error| {
-        TransportError::InvalidName {
-            name: error.name,
-            reason: error.reason.to_string(),
-        }
-    })
-}
-
-fn validate_node_name(name: &str, namespace: &str) -> Result<(), TransportError> {
-    let bad_name = name.is_empty()
-        || name.starts_with(|c: char| c.is_ascii_digit())
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    let bad_namespace = !namespace.starts_with('/')
-        || (namespace.len() > 1 && namespace.ends_with('/'))
-        || namespace.contains("//")
-        || !namespace
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '/');
-    if bad_name || bad_namespace {
-        return Err(TransportError::InvalidName {
-            name: format!("{namespace} {name}"),
-            reason: "node name must be [A-Za-z_][A-Za-z0-9_]* and the namespace absolute".into(),
-        });
-    }
-    Ok(())
-}
-
-/// The QoS part of a liveliness token, as rmw_zenoh's `qos_to_keyexpr` writes it:
-/// `reliability:durability:history,depth:deadline s,ns:lifespan s,ns:liveliness,lease s,ns`
-/// where every value equal to rmw_zenoh's default (reliable, volatile, keep last,
-/// depth 42, infinite durations, automatic liveliness) is left empty.
-pub fn qos_to_keyexpr(qos: &TopicQos) -> String {
-    // rmw enum values: RELIABILITY_BEST_EFFORT = 2, DURABILITY_TRANSIENT_LOCAL = 1.
-    let reliability = match qos.reliability {
-        Reliability::Reliable => "",
-        Reliability::BestEffort => "2",
-    };
-    let durability = match qos.durability {
-        Durability::Volatile => "",
-        Durability::TransientLocal => "1",
-    };
-    let mut depth = String::new();
-    // Depth 0 means "implementation default" and becomes 42 in rmw_zenoh.
-    if qos.depth != 0 && qos.depth != RMW_ZENOH_DEFAULT_DEPTH {
-        let _ = write!(depth, "{}", qos.depth);
-    }
-    format!("{reliability}:{durability}:,{depth}:,:,:,,")
-}
-
-/// The entity GID rmw_zenoh derives from a liveliness key: XXH3-128 of the key,
-/// low 64 bits then high 64 bits, each little endian.
-pub fn gid_of(liveliness_key: &str) -> [u8; GID_SIZE] {
-    xxhash_rust::xxh3::xxh3_128(liveliness_key.as_bytes()).to_le_bytes()
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// The per-sample metadata rmw_zenoh attaches to every publication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attachment {
-    pub sequence_number: i64,
-    /// Nanoseconds since the Unix epoch, system clock.
-    pub source_timestamp_ns: i64,
-    pub gid: [u8; GID_SIZE],
-}
-
-impl Attachment {
-    /// Encoded length: two i64 and a 16-byte array with its 1-byte LEB128 length.
-    pub const LEN: usize = 8 + 8 + 1 + GID_SIZE;
-
-    /// The zenoh-ext serialisation rmw_zenoh >= 0.2.4 (Jazzy) / 0.6.0 (Kilted) uses:
-    /// `(i64, i64, [u8; 16])`, i.e. i64 LE, i64 LE, then the GID as a sequence
-    /// (LEB128 length 16, 16 bytes).
-    pub fn encode(&self) -> ZBytes {
-        z_serialize(&(self.sequence_number, self.source_timestamp_ns, self.gid))
-    }
-
-    /// Parses the current layout, or the keyed layout of rmw_zenoh < 0.2.4
-    /// (`"sequence_number", i64, "source_timestamp", i64, "source_gid", bytes`).
-    pub fn parse(bytes: &ZBytes) -> Option<Attachment> {
-        if let Ok((sequence_number, source_timestamp_ns, gid)) =
-            z_deserialize::<(i64, i64, [u8; GID_SIZE])>(bytes)
-        {
-            return Some(Attachment {
-                sequence_number,
-                source_timestamp_ns,
-                gid,
-            });
-        }
-        let (k1, sequence_number, k2, source_timestamp_ns, k3, gid) =
-            z_deserialize::<(String, i64, String, i64, String, [u8; GID_SIZE])>(bytes).ok()?;
-        (k1 == "sequence_number" && k2 == "source_timestamp" && k3 == "source_gid").then_some(
-            Attachment {
-                sequence_number,
-                source_timestamp_ns,
-                gid,
-            },
-        )
-    }
-
-    /// The source timestamp as a `SystemTime`, if it is a time after the epoch.
-    pub fn source_time(&self) -> Option<SystemTime> {
-        let nanos = u64::try_from(self.source_timestamp_ns).ok()?;
-        UNIX_EPOCH.checked_add(Duration::from_nanos(nanos))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::msg::{Float64MultiArray, JointState};
+    use ::zenoh::bytes::ZBytes;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn qos(reliability: Reliability, depth: usize) -> TopicQos {
         TopicQos {
