@@ -119,24 +119,33 @@ pub fn signal(child: &Child, signal: libc::c_int) {
 
 /// The `/augur/cycle` records of a recording, in cycle order.
 pub fn read_cycles(path: &Path) -> anyhow::Result<Vec<CycleRecord>> {
-    let mut cycles = Recording::open(path)?
-        .messages_on(CYCLE_TOPIC)?
-        .iter()
-        .map(|m| CycleRecord::decode(&m.data))
-        .collect::<Result<Vec<_>, _>>()?;
-    cycles.sort_by_key(|c| c.cycle);
-    Ok(cycles)
+    read_by_cycle(path, CYCLE_TOPIC, CycleRecord::decode, |c| c.cycle)
 }
 
 /// The `PlanStats` of a recording, in cycle order.
 pub fn read_plan_stats(path: &Path) -> anyhow::Result<Vec<PlanStatsMessage>> {
-    let mut stats = Recording::open(path)?
-        .messages_on(PLAN_STATS_TOPIC)?
+    read_by_cycle(path, PLAN_STATS_TOPIC, PlanStatsMessage::decode, |s| {
+        s.cycle
+    })
+}
+
+/// Every message on `topic`, decoded and sorted by its cycle number.
+fn read_by_cycle<T, E>(
+    path: &Path,
+    topic: &str,
+    decode: impl Fn(&[u8]) -> Result<T, E>,
+    cycle: impl Fn(&T) -> u64,
+) -> anyhow::Result<Vec<T>>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let mut records = Recording::open(path)?
+        .messages_on(topic)?
         .iter()
-        .map(|m| PlanStatsMessage::decode(&m.data))
+        .map(|m| decode(&m.data))
         .collect::<Result<Vec<_>, _>>()?;
-    stats.sort_by_key(|s| s.cycle);
-    Ok(stats)
+    records.sort_by_key(|r| cycle(r));
+    Ok(records)
 }
 
 /// CPU time the hypervisor has taken from this machine's virtual CPUs since boot, s
