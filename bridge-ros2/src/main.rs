@@ -1,5 +1,5 @@
 //! `augur`: the on-robot world-model runtime's command line. The bench subcommands
-//! (`sim`, `hil`, `bench-node`, `bench-quality`) run the `augur-hil` binary.
+//! (`sim`, `hil`, `bench-node`, `bench-quality`, `bench-control`) run the `augur-hil` binary.
 
 use std::ffi::OsString;
 
@@ -30,7 +30,8 @@ enum Command {
     /// Measure plan latency, throughput and quality of both planners (optionally
     /// against TD-MPC2's planning loop in PyTorch).
     BenchPlan(cli::bench_plan::Args),
-    /// A bench tool of `augur-hil` (sim, hil, bench-node, bench-quality).
+    /// A bench tool of `augur-hil` (sim, hil, bench-node, bench-quality,
+    /// bench-control).
     #[command(external_subcommand)]
     Bench(Vec<OsString>),
 }

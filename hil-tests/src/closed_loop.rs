@@ -55,6 +55,30 @@ pub fn random_start(seed: u64) -> PendulumState {
     PendulumState { theta, theta_dot }
 }
 
+/// Gymnasium's own start of `Pendulum-v1` after `env.reset(seed=seed)`, for seeds
+/// below [`GYMNASIUM_SEEDS`]: recorded from gymnasium by
+/// `hil-tests/py/pendulum_starts.py` into `hil-tests/data/pendulum_gymnasium_starts.json`
+/// (checked against gymnasium by `tests/pendulum_matches_gymnasium.rs`). The plant
+/// steps as gymnasium does, so an episode from it is gymnasium's episode for that seed.
+pub fn gymnasium_start(seed: u64) -> Option<PendulumState> {
+    #[derive(serde::Deserialize)]
+    struct Starts {
+        starts: Vec<[f64; 2]>,
+    }
+    static STARTS: std::sync::OnceLock<Vec<[f64; 2]>> = std::sync::OnceLock::new();
+    let starts = STARTS.get_or_init(|| {
+        let text = include_str!("../data/pendulum_gymnasium_starts.json");
+        serde_json::from_str::<Starts>(text)
+            .expect("the embedded start states parse")
+            .starts
+    });
+    let [theta, theta_dot] = *starts.get(usize::try_from(seed).ok()?)?;
+    Some(PendulumState { theta, theta_dot })
+}
+
+/// Seeds with a recorded gymnasium start ([`gymnasium_start`]).
+pub const GYMNASIUM_SEEDS: u64 = 300;
+
 /// Runs `steps` control periods from `start`, planning with `budget()` each period.
 pub fn run_pendulum_episode<P: Planner>(
     model: &mut TractWorldModel,
@@ -83,7 +107,22 @@ pub fn run_pendulum_episode_on<M: WorldModel, P: Planner>(
     steps: usize,
     budget: impl Fn() -> Budget,
 ) -> Result<Episode, PlanError> {
-    let mut plant = Pendulum::new(random_start(seed));
+    let start = random_start(seed);
+    run_pendulum_episode_from(model, scales, planner, seed, start, steps, budget)
+}
+
+/// [`run_pendulum_episode_on`] from a given start state (`seed` only labels the
+/// episode), e.g. [`gymnasium_start`].
+pub fn run_pendulum_episode_from<M: WorldModel, P: Planner>(
+    model: &mut M,
+    scales: &[(f32, f32)],
+    planner: &mut P,
+    seed: u64,
+    start: PendulumState,
+    steps: usize,
+    budget: impl Fn() -> Budget,
+) -> Result<Episode, PlanError> {
+    let mut plant = Pendulum::new(start);
     planner.reset();
     let dims = model.dims();
     let mut obs = vec![0.0f32; dims.obs_dim];

@@ -16,6 +16,7 @@ pub mod node_process;
 pub mod plant_link;
 pub mod plants;
 pub mod plot;
+pub mod quality;
 pub mod report;
 pub mod scenario;
 pub mod sim;

@@ -1,5 +1,5 @@
 //! `augur-hil`: Augur's bench tools. `augur sim`, `augur hil`, `augur bench-node` and
-//! `augur bench-quality` hand over to this binary; it can also be run as it is.
+//! `augur bench-quality`, `augur bench-control` hand over to this binary; it can also be run as it is.
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +27,10 @@ enum Command {
     /// Measure plan quality per millisecond: closed-loop pendulum returns of both
     /// planners against their plan time, over transition and deadline budgets.
     BenchQuality(cli::bench_quality::Args),
+    /// Measure control quality: return, torque change per step while balanced and
+    /// steady-state error of the package's node settings and variants of them, on
+    /// gymnasium's own pendulum starts, compared start by start.
+    BenchControl(cli::bench_control::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Command::Hil(args) => cli::hil::run(args),
         Command::BenchNode(args) => cli::bench_node::run(args),
         Command::BenchQuality(args) => cli::bench_quality::run(args),
+        Command::BenchControl(args) => cli::bench_control::run(args),
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::closed_loop::{random_start, Episode, StepRecord};
 use crate::plant_link::{joint_state, PlantLink};
-use crate::plants::pendulum::{Pendulum, DT, JOINT};
+use crate::plants::pendulum::{Pendulum, PendulumState, DT, JOINT};
 use anyhow::Context;
 use crossbeam_channel::{bounded, Receiver};
 
@@ -205,10 +205,21 @@ impl PendulumBench {
 
     /// Runs one episode of `steps` periods from `random_start(seed)`.
     pub fn episode(&self, seed: u64, steps: usize) -> anyhow::Result<Episode> {
+        self.episode_from(seed, random_start(seed), steps)
+    }
+
+    /// Runs one episode of `steps` periods from `start` (`seed` labels it), e.g.
+    /// gymnasium's own start for the seed (`closed_loop::gymnasium_start`).
+    pub fn episode_from(
+        &self,
+        seed: u64,
+        start: PendulumState,
+        steps: usize,
+    ) -> anyhow::Result<Episode> {
         self.node.reset();
         while self.commands.try_recv().is_ok() {}
         while self.paths.try_recv().is_ok() {}
-        let mut plant = Pendulum::new(random_start(seed));
+        let mut plant = Pendulum::new(start);
         let mut records = Vec::with_capacity(steps);
         let mut total = 0.0;
         let mut torque = 0.0;

@@ -237,7 +237,7 @@ def main() -> None:
             print(f"held-out, {k} imagined steps:", json.dumps(held_out[str(k)]), flush=True)
 
     t = time.perf_counter()
-    spec = task.spec(manifest["model"]["discount"])
+    spec = task.spec(manifest["model"]["discount"], manifest["model"].get("horizon"))
     check = add_graph(package, "decoder", decoder, spec, {"z": reference_latents(package)}, strict=False)
     timings["export_s"] = round(time.perf_counter() - t, 1)
     if {role: sha256(package / manifest["graphs"][role]["file"]) for role in frozen} != frozen:

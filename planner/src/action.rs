@@ -15,6 +15,13 @@ pub struct ActionConfig {
     /// Largest change of each component between consecutive commands (physical units
     /// per control period). Default `None` (no rate limit).
     pub max_delta: Option<Vec<f32>>,
+    /// Weight `λ >= 0` of a cost on the change of action inside the planning objective:
+    /// every planned step `t` costs `λ · Σ_j ((a[t][j] - a[t-1][j]) / half_range[j])²`,
+    /// discounted like the rewards, where `a[-1]` is the previous command (no cost on
+    /// the first step of an episode). Unlike `smoothing` and `max_delta`, which filter
+    /// the planned action afterwards, this makes the planner prefer smooth sequences
+    /// among the good ones. Default 0 (off).
+    pub change_cost: f32,
 }
 
 impl ActionConfig {
@@ -25,6 +32,7 @@ impl ActionConfig {
             high,
             smoothing: 0.0,
             max_delta: None,
+            change_cost: 0.0,
         }
     }
 
@@ -42,6 +50,14 @@ impl ActionConfig {
     pub fn with_max_delta(self, max_delta: Vec<f32>) -> Self {
         Self {
             max_delta: Some(max_delta),
+            ..self
+        }
+    }
+
+    /// This configuration with a cost `change_cost` on the change of action.
+    pub fn with_change_cost(self, change_cost: f32) -> Self {
+        Self {
+            change_cost,
             ..self
         }
     }
@@ -64,6 +80,13 @@ impl ActionConfig {
                 field: "action.smoothing",
                 value: f64::from(self.smoothing),
                 expected: "0 <= smoothing < 1",
+            });
+        }
+        if !(self.change_cost.is_finite() && self.change_cost >= 0.0) {
+            return Err(ConfigError::OutOfRange {
+                field: "action.change_cost",
+                value: f64::from(self.change_cost),
+                expected: "finite and >= 0",
             });
         }
         if let Some(max_delta) = &self.max_delta {
@@ -135,6 +158,42 @@ impl Bounds {
     }
 }
 
+/// The cost on the change of action ([`ActionConfig::change_cost`]) in the form
+/// planners use.
+#[derive(Clone, Debug)]
+pub(crate) struct ChangeCost {
+    weight: f32,
+    /// `1 / half_range²` per component.
+    inv_half_range_sq: Vec<f32>,
+}
+
+impl ChangeCost {
+    /// From a validated configuration.
+    pub(crate) fn new(config: &ActionConfig, bounds: &Bounds) -> Self {
+        Self {
+            weight: config.change_cost,
+            inv_half_range_sq: bounds.half_range.iter().map(|h| 1.0 / (h * h)).collect(),
+        }
+    }
+
+    /// Whether the cost is on (`λ > 0`).
+    #[inline]
+    pub(crate) fn active(&self) -> bool {
+        self.weight > 0.0
+    }
+
+    /// `λ · Σ_j ((next[j] - previous[j]) / half_range[j])²`. O(A), no allocation.
+    #[inline]
+    pub(crate) fn of(&self, previous: &[f32], next: &[f32]) -> f32 {
+        let mut sum = 0.0;
+        for ((p, n), w) in previous.iter().zip(next).zip(&self.inv_half_range_sq) {
+            let d = n - p;
+            sum += d * d * w;
+        }
+        self.weight * sum
+    }
+}
+
 /// Turns the planned first action into the commanded one: clamp, smooth, rate-limit.
 #[derive(Clone, Debug)]
 pub(crate) struct ActionFilter {
@@ -155,6 +214,11 @@ impl ActionFilter {
             previous: vec![0.0; config.low.len()],
             has_previous: false,
         }
+    }
+
+    /// The previous command, if there is one in this episode.
+    pub(crate) fn previous(&self) -> Option<&[f32]> {
+        self.has_previous.then_some(&self.previous[..])
     }
 
     /// Forgets the previous command (new episode).
@@ -214,6 +278,26 @@ mod tests {
             .with_max_delta(vec![0.1, 0.1])
             .validate(1)
             .is_err());
+        assert!(ActionConfig::symmetric(1, 1.0)
+            .with_change_cost(-0.1)
+            .validate(1)
+            .is_err());
+        assert!(ActionConfig::symmetric(1, 1.0)
+            .with_change_cost(f32::NAN)
+            .validate(1)
+            .is_err());
+    }
+
+    #[test]
+    fn change_cost_is_the_weighted_squared_change_in_half_ranges() {
+        let config = ActionConfig::new(vec![-2.0, 0.0], vec![2.0, 1.0]).with_change_cost(0.5);
+        let cost = ChangeCost::new(&config, &Bounds::new(&config));
+        assert!(cost.active());
+        // (1 / 2)² + (0.25 / 0.5)² = 0.5, times 0.5.
+        assert_eq!(cost.of(&[0.0, 0.5], &[1.0, 0.75]), 0.25);
+        assert_eq!(cost.of(&[0.3, 0.1], &[0.3, 0.1]), 0.0);
+        let off = ActionConfig::symmetric(1, 1.0);
+        assert!(!ChangeCost::new(&off, &Bounds::new(&off)).active());
     }
 
     #[test]

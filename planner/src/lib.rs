@@ -60,7 +60,7 @@ pub use model::{ModelDims, ModelError, WorldModel};
 pub use mppi::{ActionSelection, MppiConfig, MppiPlanner};
 pub use parallel::SplitModel;
 pub use plan::{Plan, PlanStats};
-pub use tree::{TreeConfig, TreePlanner};
+pub use tree::{TreeConfig, TreePlanner, TreeSelection};
 
 /// What every planner offers: plan from a latent under a budget, and forget the past.
 pub trait Planner {

@@ -35,7 +35,7 @@
 
 use std::time::Instant;
 
-use crate::action::{ActionConfig, ActionFilter, Bounds};
+use crate::action::{ActionConfig, ActionFilter, Bounds, ChangeCost};
 use crate::budget::{Budget, Call, Meter};
 use crate::error::{ConfigError, PlanError};
 use crate::model::{ModelDims, WorldModel};
@@ -223,6 +223,7 @@ pub struct MppiPlanner {
     dims: ModelDims,
     bounds: Bounds,
     filter: ActionFilter,
+    change_cost: ChangeCost,
     rng: PlannerRng,
     /// `[samples, L]`: the initial latent repeated.
     start_rows: Vec<f32>,
@@ -274,8 +275,10 @@ impl MppiPlanner {
             dims.action_dim,
         );
         let candidates = n + p;
+        let bounds = Bounds::new(&action);
         Ok(Self {
-            bounds: Bounds::new(&action),
+            change_cost: ChangeCost::new(&action, &bounds),
+            bounds,
             filter: ActionFilter::new(&action),
             rng: PlannerRng::new(config.seed),
             start_rows: vec![0.0; n * dims.latent_dim],
@@ -383,7 +386,30 @@ impl MppiPlanner {
             self.config.discount,
             has_value,
             &mut self.returns[..p],
-        )
+        )?;
+        Self::change_costs(&self.change_cost, &self.filter, &self.config, self.dims).subtract(
+            &self.prior.actions,
+            p,
+            &mut self.returns[..p],
+        );
+        Ok(Call::Done)
+    }
+
+    /// The cost on the change of action, with what it needs to score sequences (from
+    /// the planner's fields, so that the returns can be borrowed beside it).
+    fn change_costs<'a>(
+        cost: &'a ChangeCost,
+        filter: &'a ActionFilter,
+        config: &MppiConfig,
+        dims: ModelDims,
+    ) -> SequenceCosts<'a> {
+        SequenceCosts {
+            cost,
+            previous: filter.previous(),
+            horizon: config.horizon,
+            action_dim: dims.action_dim,
+            discount: config.discount,
+        }
     }
 
     /// Samples `rows` Gaussian sequences into `slot` and rolls them out.
@@ -607,7 +633,51 @@ impl MppiPlanner {
         self.plan.latents[l..].copy_from_slice(&r.latents);
         self.plan.rewards.copy_from_slice(&r.rewards);
         self.plan.steps = h;
+        Self::change_costs(&self.change_cost, &self.filter, &self.config, self.dims).subtract(
+            &self.mean_rollout.actions,
+            1,
+            &mut g,
+        );
         Ok(Some(g[0]))
+    }
+}
+
+/// The change-of-action cost of whole sequences ([`ActionConfig::change_cost`]).
+struct SequenceCosts<'a> {
+    cost: &'a ChangeCost,
+    /// The previous command (the first step's change is measured from it).
+    previous: Option<&'a [f32]>,
+    horizon: usize,
+    action_dim: usize,
+    discount: f32,
+}
+
+impl SequenceCosts<'_> {
+    /// Subtracts from each of `rows` returns the discounted cost on the changes of
+    /// action of its sequence (`actions` is `[horizon, rows, A]`). Nothing when the
+    /// cost is off.
+    ///
+    /// Allocation: none. Time: O(horizon·rows·A).
+    fn subtract(&self, actions: &[f32], rows: usize, out: &mut [f32]) {
+        if !self.cost.active() {
+            return;
+        }
+        let a = self.action_dim;
+        let row = |t: usize, i: usize| &actions[(t * rows + i) * a..(t * rows + i + 1) * a];
+        for (i, g) in out.iter_mut().enumerate().take(rows) {
+            let mut d = 1.0f32;
+            for t in 0..self.horizon {
+                let previous = if t == 0 {
+                    self.previous
+                } else {
+                    Some(row(t - 1, i))
+                };
+                if let Some(previous) = previous {
+                    *g -= d * self.cost.of(previous, row(t, i));
+                }
+                d *= self.discount;
+            }
+        }
     }
 }
 
@@ -719,6 +789,11 @@ impl Planner for MppiPlanner {
                 has_value,
                 &mut self.returns[prior_rows..prior_rows + sample_rows],
             )?;
+            Self::change_costs(&self.change_cost, &self.filter, &self.config, self.dims).subtract(
+                &self.slots[slot].actions,
+                sample_rows,
+                &mut self.returns[prior_rows..prior_rows + sample_rows],
+            );
             stats.trajectories += sample_rows as u64;
             stats.best_value = self.returns[prior_rows..prior_rows + sample_rows]
                 .iter()

@@ -47,7 +47,7 @@
 
 use std::time::Instant;
 
-use crate::action::{ActionConfig, ActionFilter, Bounds};
+use crate::action::{ActionConfig, ActionFilter, Bounds, ChangeCost};
 use crate::budget::{Budget, Call, Meter};
 use crate::error::{ConfigError, PlanError};
 use crate::model::{ModelDims, WorldModel};
@@ -122,6 +122,35 @@ pub struct TreeConfig {
     pub refine_fraction: f32,
     /// Seed each plan with the previous plan's sequence shifted by one step. Default true.
     pub warm_start: bool,
+    /// How the executed action is chosen among the root's children. Default
+    /// [`TreeSelection::Best`].
+    pub selection: TreeSelection,
+    /// Use the model's policy graph, when it has one, for proposals and for the
+    /// continuation of new trajectories. When false (or without a policy graph) the
+    /// search proposes around the previous plan and continues every trajectory with
+    /// the best sequence found so far. A policy prior trained offline can be badly
+    /// wrong where the data was thin (the shipped pendulum's asks for -1.97 N·m
+    /// upright at rest, `docs/benchmarks.md`), and continuing with it then biases
+    /// every trajectory the search values. Default true.
+    pub use_policy: bool,
+}
+
+/// How the tree turns its root's children into the action to execute.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum TreeSelection {
+    /// The first action of the best trajectory found (the argmax).
+    #[default]
+    Best,
+    /// The mean of the root children's actions weighted by
+    /// `exp(temperature · (q - q_best))`, `q` each child's backed-up return (MPPI's
+    /// elite weighting applied to the tree's root). Where many children are nearly as
+    /// good (a flat optimum, as at a balance point) this averages out which of them
+    /// happened to be sampled; where one is clearly best it is the argmax. The rest
+    /// of the plan (and the predicted trajectory) stays the best trajectory's.
+    Weighted {
+        /// Inverse temperature, per unit of return; > 0.
+        temperature: f32,
+    },
 }
 
 impl Default for TreeConfig {
@@ -145,6 +174,8 @@ impl Default for TreeConfig {
             widen_fraction: 0.25,
             refine_fraction: 0.5,
             warm_start: true,
+            selection: TreeSelection::Best,
+            use_policy: true,
         }
     }
 }
@@ -208,6 +239,9 @@ impl TreeConfig {
                 });
             }
         }
+        if let TreeSelection::Weighted { temperature } = self.selection {
+            check_positive("tree.selection_temperature", temperature)?;
+        }
         if self.widen_fraction + self.refine_fraction > 1.0 {
             return Err(ConfigError::Inconsistent(
                 "tree.widen_fraction + tree.refine_fraction must not exceed 1",
@@ -230,6 +264,9 @@ struct Arena {
     prior_std: Vec<f32>,
     /// Reward of the edge into each node.
     reward: Vec<f32>,
+    /// What the search maximises on that edge: the reward minus the cost on the
+    /// change of action ([`ActionConfig::change_cost`]); the reward when it is off.
+    gain: Vec<f32>,
     /// Refinement step of each node, relative to its proposal std.
     step: Vec<f32>,
     /// Best return of a trajectory from this node to the horizon.
@@ -259,6 +296,7 @@ impl Arena {
             prior_mean: vec![0.0; capacity * a],
             prior_std: vec![0.0; capacity * a],
             reward: vec![0.0; capacity],
+            gain: vec![0.0; capacity],
             step: vec![REFINE_STEP_START; capacity],
             best: vec![0.0; capacity],
             parent: vec![NONE; capacity],
@@ -288,6 +326,7 @@ impl Arena {
         self.children[n] = 0;
         self.pending[n] = 0;
         self.reward[n] = 0.0;
+        self.gain[n] = 0.0;
         self.step[n] = REFINE_STEP_START;
     }
 }
@@ -359,6 +398,7 @@ pub struct TreePlanner {
     dims: ModelDims,
     bounds: Bounds,
     filter: ActionFilter,
+    change_cost: ChangeCost,
     rng: PlannerRng,
     arena: Arena,
     round: Round,
@@ -401,6 +441,7 @@ impl TreePlanner {
         }
         Ok(Self {
             filter: ActionFilter::new(&action),
+            change_cost: ChangeCost::new(&action, &bounds),
             rng: PlannerRng::new(config.seed),
             arena: Arena::new(config.max_nodes, dims),
             round: Round::new(config.batch_size, dims),
@@ -462,7 +503,7 @@ impl TreePlanner {
         let (mut q_min, mut q_max) = (f32::INFINITY, f32::NEG_INFINITY);
         let mut c = arena.first_child[node];
         while c != NONE {
-            let q = arena.reward[c as usize] + gamma * arena.best[c as usize];
+            let q = arena.gain[c as usize] + gamma * arena.best[c as usize];
             q_min = q_min.min(q);
             q_max = q_max.max(q);
             c = arena.next_sibling[c as usize];
@@ -473,7 +514,7 @@ impl TreePlanner {
         let mut c = arena.first_child[node];
         while c != NONE {
             let ci = c as usize;
-            let q = arena.reward[ci] + gamma * arena.best[ci];
+            let q = arena.gain[ci] + gamma * arena.best[ci];
             let q_norm = if q_max > q_min {
                 (q - q_min) / (q_max - q_min)
             } else {
@@ -727,6 +768,7 @@ impl TreePlanner {
         if call == Call::OutOfBudget {
             return Ok(Call::OutOfBudget);
         }
+        self.set_gains(start, count);
         self.arena.len = start + count;
         // Continuations, level by level.
         let mut block = start;
@@ -779,6 +821,7 @@ impl TreePlanner {
                 self.arena.len = start;
                 return Ok(Call::OutOfBudget);
             }
+            self.set_gains(new_block, rows);
             self.arena.len = new_block + rows;
             block = new_block;
             rows = (0..rows)
@@ -807,6 +850,32 @@ impl TreePlanner {
         Ok(Call::Done)
     }
 
+    /// Sets the gain of nodes `first..first + rows` (rewards already written): the
+    /// reward minus the cost on the change from the parent's action (the previous
+    /// command for children of the root; none at an episode's first plan).
+    ///
+    /// Allocation: none. Time: O(rows · A).
+    fn set_gains(&mut self, first: usize, rows: usize) {
+        let a = self.dims.action_dim;
+        let arena = &mut self.arena;
+        if !self.change_cost.active() {
+            arena.gain[first..first + rows].copy_from_slice(&arena.reward[first..first + rows]);
+            return;
+        }
+        for n in first..first + rows {
+            let p = arena.parent[n] as usize;
+            let previous = if p == 0 {
+                self.filter.previous()
+            } else {
+                Some(&arena.action[p * a..(p + 1) * a])
+            };
+            let cost = previous.map_or(0.0, |prev| {
+                self.change_cost.of(prev, &arena.action[n * a..(n + 1) * a])
+            });
+            arena.gain[n] = arena.reward[n] - cost;
+        }
+    }
+
     /// Links the nodes added since `start` into the tree and backs up the new
     /// trajectories' returns (max backup) and visits.
     ///
@@ -831,7 +900,7 @@ impl TreePlanner {
                 if p == NONE {
                     break;
                 }
-                g = self.arena.reward[n] + gamma * g;
+                g = self.arena.gain[n] + gamma * g;
                 if !g.is_finite() {
                     return Err(PlanError::ReturnOverflow);
                 }
@@ -877,6 +946,34 @@ impl TreePlanner {
         }
     }
 
+    /// Replaces the plan's first action by the mean of the root children's actions
+    /// weighted by `exp(temperature · (q - q_best))` ([`TreeSelection::Weighted`]).
+    ///
+    /// Allocation: none. Time: O(root children · A).
+    fn weighted_root_action(&mut self, temperature: f32) {
+        let a = self.dims.action_dim;
+        let arena = &self.arena;
+        let gamma = self.config.discount;
+        let q_best = arena.best[0];
+        self.plan.actions[..a].fill(0.0);
+        let mut total = 0.0f32;
+        let mut c = arena.first_child[0];
+        while c != NONE {
+            let ci = c as usize;
+            let q = arena.gain[ci] + gamma * arena.best[ci];
+            let w = (temperature * (q - q_best)).exp();
+            total += w;
+            for j in 0..a {
+                self.plan.actions[j] += w * arena.action[ci * a + j];
+            }
+            c = arena.next_sibling[ci];
+        }
+        // total >= 1: the best child has weight exp(0).
+        for v in &mut self.plan.actions[..a] {
+            *v /= total;
+        }
+    }
+
     /// Copies the best trajectory (following best children from the root) into the
     /// plan. Allocation: none. Time: O(horizon · (L + A)).
     fn copy_best_path(&mut self) {
@@ -917,7 +1014,7 @@ impl Planner for TreePlanner {
             self.dims.action_dim,
         );
         let graphs = Graphs {
-            policy: model.has_policy(),
+            policy: self.config.use_policy && model.has_policy(),
             value: model.has_value(),
         };
         self.warm_active = self.config.warm_start && self.has_warm;
@@ -990,6 +1087,9 @@ impl Planner for TreePlanner {
         if self.arena.best_child[0] != NONE {
             self.copy_best_path();
             self.plan.value = Some(self.arena.best[0]);
+            if let TreeSelection::Weighted { temperature } = self.config.selection {
+                self.weighted_root_action(temperature);
+            }
         } else {
             // Nothing evaluated: the prior mean, else the warm-start (or centre) sequence.
             self.plan.actions.copy_from_slice(&self.warm);
@@ -1087,7 +1187,7 @@ mod tests {
                 let mut best = f32::NEG_INFINITY;
                 let mut c = arena.first_child[n];
                 while c != NONE {
-                    best = best.max(arena.reward[c as usize] + gamma * arena.best[c as usize]);
+                    best = best.max(arena.gain[c as usize] + gamma * arena.best[c as usize]);
                     c = arena.next_sibling[c as usize];
                 }
                 assert_eq!(best, arena.best[n], "node {n}");
@@ -1145,6 +1245,40 @@ mod tests {
             .trajectories;
         assert_eq!(trajectories, 5);
         assert_eq!(p.node_count(), 6);
+    }
+
+    #[test]
+    fn weighted_selection_averages_the_root_children_by_return() {
+        let model = StaticTarget { target: vec![0.3] };
+        let plan_with = |selection| {
+            let config = TreeConfig {
+                batch_size: 16,
+                selection,
+                ..TreeConfig::default()
+            };
+            let mut p = planner(config, 1);
+            let action = p
+                .plan(&mut model.clone(), &[0.0], Budget::transitions(600))
+                .unwrap()
+                .actions()[0];
+            (p, action)
+        };
+        let (best, best_action) = plan_with(TreeSelection::Best);
+        // Same seed, same search: only the choice at the end differs.
+        let (_, sharp) = plan_with(TreeSelection::Weighted { temperature: 1e6 });
+        assert_eq!(sharp, best_action);
+        let (_, flat) = plan_with(TreeSelection::Weighted { temperature: 1e-6 });
+        // A vanishing temperature weighs every root child equally.
+        let arena = &best.arena;
+        let (mut sum, mut n) = (0.0f32, 0.0f32);
+        let mut c = arena.first_child[0];
+        while c != NONE {
+            sum += arena.action[c as usize];
+            n += 1.0;
+            c = arena.next_sibling[c as usize];
+        }
+        assert!(n > 2.0);
+        assert!((flat - sum / n).abs() < 1e-4, "{flat} vs {}", sum / n);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use augur_planner::testing::{Mlp, TwoValley};
 use augur_planner::{
     ActionConfig, ActionSelection, Budget, MppiConfig, MppiPlanner, Planner, SplitModel,
-    TreeConfig, TreePlanner, WorldModel,
+    TreeConfig, TreePlanner, TreeSelection, WorldModel,
 };
 
 /// Counts allocations (from every thread) while `COUNTING` is set.
@@ -106,6 +106,40 @@ fn planning_allocates_nothing_in_steady_state() {
         allocations_in_100_plans(&mut mppi_mean, &mut mlp, &z0, Budget::unlimited()),
         0,
         "mppi mean"
+    );
+
+    // The smoothness options: a cost on the change of action, the tree's weighted
+    // root selection and the tree without its policy prior.
+    let smooth = action.clone().with_change_cost(0.5);
+    let weighted = TreeConfig {
+        selection: TreeSelection::Weighted { temperature: 2.0 },
+        ..TreeConfig::default()
+    };
+    let mut tree = TreePlanner::new(weighted, smooth.clone(), mlp.dims()).unwrap();
+    assert_eq!(
+        allocations_in_100_plans(&mut tree, &mut mlp, &z0, Budget::transitions(2_000)),
+        0,
+        "tree, change cost and weighted selection"
+    );
+    let no_policy = TreeConfig {
+        use_policy: false,
+        ..TreeConfig::default()
+    };
+    let mut tree = TreePlanner::new(no_policy, smooth.clone(), mlp.dims()).unwrap();
+    assert_eq!(
+        allocations_in_100_plans(&mut tree, &mut mlp, &z0, Budget::transitions(2_000)),
+        0,
+        "tree without its policy prior"
+    );
+    let mean = MppiConfig {
+        selection: ActionSelection::Mean,
+        ..MppiConfig::tdmpc2()
+    };
+    let mut mppi = MppiPlanner::new(mean, smooth, mlp.dims()).unwrap();
+    assert_eq!(
+        allocations_in_100_plans(&mut mppi, &mut mlp, &z0, Budget::unlimited()),
+        0,
+        "mppi with a change cost"
     );
 
     // A model without value and policy graphs takes the other code paths.

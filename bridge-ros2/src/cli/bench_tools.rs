@@ -1,5 +1,5 @@
-//! `augur sim`, `augur hil`, `augur bench-node`, `augur bench-quality`: the bench
-//! tools are a separate binary, `augur-hil` (crate `augur-hil`), so the on-robot
+//! `augur sim`, `augur hil`, `augur bench-node`, `augur bench-quality`,
+//! `augur bench-control`: the bench tools are a separate binary, `augur-hil` (crate `augur-hil`), so the on-robot
 //! binary carries no plant, bench runner or plotting code. As `git` and `cargo` do
 //! with their external subcommands, `augur` finds `augur-hil` beside itself (cargo
 //! builds both into `target/<profile>/`) or on `PATH`, and replaces itself with it,
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 
 /// The subcommands `augur-hil` implements, with their one-line help.
-pub const BENCH_COMMANDS: [(&str, &str); 4] = [
+pub const BENCH_COMMANDS: [(&str, &str); 5] = [
     (
         "sim",
         "Run the main job on the built-in default: the simulated pendulum",
@@ -27,6 +27,10 @@ pub const BENCH_COMMANDS: [(&str, &str); 4] = [
     (
         "bench-quality",
         "Measure plan quality per millisecond: closed-loop returns of both planners",
+    ),
+    (
+        "bench-control",
+        "Measure control quality: return, torque chatter and steady-state error of settings",
     ),
 ];
 

@@ -307,6 +307,35 @@ fn release_free_heap() {
     }
 }
 
+/// The planner and action settings the parameters give for this model: the manifest's
+/// discount and horizon, the planner, its seed and selection, the command's bounds,
+/// smoothing, rate limit and change cost. The node and the in-process benches
+/// (`augur-hil`) build their planners from this, so both run the same settings.
+pub fn planner_settings(params: &NodeParams, manifest: &Manifest) -> (PlannerConfig, ActionConfig) {
+    let low = manifest.action.iter().map(|c| c.low).collect();
+    let high = manifest.action.iter().map(|c| c.high).collect();
+    let mut action = ActionConfig::new(low, high)
+        .with_smoothing(params.smoothing)
+        .with_change_cost(params.change_cost);
+    if !params.max_delta.is_empty() {
+        action = action.with_max_delta(params.max_delta.clone());
+    }
+    let config = match params.planner.as_str() {
+        "mppi" => PlannerConfig::Mppi(MppiConfig {
+            seed: params.seed,
+            selection: params.mppi_selection,
+            ..manifest.mppi_config()
+        }),
+        _ => PlannerConfig::Tree(TreeConfig {
+            seed: params.seed,
+            selection: params.tree_selection,
+            use_policy: params.tree_use_policy,
+            ..manifest.tree_config()
+        }),
+    };
+    (config, action)
+}
+
 /// Builds model, planner and control loop from the parameters and the package's
 /// manifest (read once, by [`launch::resolve`]).
 pub fn build_control(
@@ -324,22 +353,7 @@ pub fn build_control(
         ModelPackage::from_manifest(&params.model, manifest.clone(), true).with_context(context)?;
     let model = TractWorldModel::from_package(&package, &options).with_context(context)?;
     drop(package);
-    let low = manifest.action.iter().map(|c| c.low).collect();
-    let high = manifest.action.iter().map(|c| c.high).collect();
-    let mut action = ActionConfig::new(low, high).with_smoothing(params.smoothing);
-    if !params.max_delta.is_empty() {
-        action = action.with_max_delta(params.max_delta.clone());
-    }
-    let config = match params.planner.as_str() {
-        "mppi" => PlannerConfig::Mppi(MppiConfig {
-            seed: params.seed,
-            ..manifest.mppi_config()
-        }),
-        _ => PlannerConfig::Tree(TreeConfig {
-            seed: params.seed,
-            ..manifest.tree_config()
-        }),
-    };
+    let (config, action) = planner_settings(params, manifest);
     let dims = model.dims();
     let planner = AnyPlanner::new(config, action, dims)?;
     let control = ControlLoop::new(

@@ -85,6 +85,15 @@ pub struct NodeParams {
     pub smoothing: f32,
     /// Rate limit per period per component (empty: none).
     pub max_delta: Vec<f32>,
+    /// Weight of the cost on the change of command inside the planning objective
+    /// (`augur_planner::ActionConfig::change_cost`; 0: none).
+    pub change_cost: f32,
+    /// How MPPI picks its action sequence: `elite_sample` (TD-MPC2) or `mean`.
+    pub mppi_selection: augur_planner::ActionSelection,
+    /// How the tree picks the executed action among its root's children.
+    pub tree_selection: augur_planner::TreeSelection,
+    /// Whether the tree uses the model's policy graph (proposals, continuations).
+    pub tree_use_policy: bool,
     /// Prediction error threshold (`None`: report only).
     pub prediction_error_threshold: Option<f32>,
     /// Command message kind.
@@ -183,6 +192,26 @@ pub const FIXED: &[(&str, &str)] = &[
         "rate limit per period, per component (empty: none)",
     ),
     (
+        "command.change_cost",
+        "planning cost on the change of command, per (change / half range)^2 (0: none)",
+    ),
+    (
+        "tree.selection",
+        "`best` (the best trajectory's first action) or `weighted` (root children, weighted by return)",
+    ),
+    (
+        "tree.use_policy",
+        "the tree proposes and continues with the model's policy graph (default true)",
+    ),
+    (
+        "tree.selection_temperature",
+        "inverse temperature of `weighted`, per unit of return (default 0.5)",
+    ),
+    (
+        "mppi.selection",
+        "`elite_sample` (TD-MPC2: draw one elite) or `mean` (the refitted mean)",
+    ),
+    (
         "prediction.error_threshold",
         "prediction RMS error that commands the safe action (0: report only)",
     ),
@@ -254,6 +283,8 @@ struct RawParams {
     max_deadline_misses: Option<u64>,
     safe_action: Option<Numbers>,
     command: RawCommand,
+    mppi: RawMppi,
+    tree: RawTree,
     prediction: RawPrediction,
     predicted_path: RawPredictedPath,
     diagnostics_period: Option<f64>,
@@ -273,6 +304,21 @@ struct RawCommand {
     twist_fields: Option<Strings>,
     smoothing: Option<f64>,
     max_delta: Option<Numbers>,
+    change_cost: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawMppi {
+    selection: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawTree {
+    use_policy: Option<bool>,
+    selection: Option<String>,
+    selection_temperature: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -604,6 +650,39 @@ impl NodeParams {
         if !max_delta.is_empty() {
             width("command.max_delta", &max_delta)?;
         }
+        let change_cost = raw.command.change_cost.unwrap_or(0.0);
+        if !(change_cost.is_finite() && change_cost >= 0.0) {
+            return Err(invalid("command.change_cost", "must be finite and >= 0"));
+        }
+        let mppi_selection = match raw.mppi.selection.as_deref() {
+            None | Some("elite_sample") => augur_planner::ActionSelection::EliteSample,
+            Some("mean") => augur_planner::ActionSelection::Mean,
+            Some(other) => {
+                return Err(invalid(
+                    "mppi.selection",
+                    format!("`{other}`: expected `elite_sample` or `mean`"),
+                ))
+            }
+        };
+        let temperature = raw.tree.selection_temperature.unwrap_or(0.5);
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(invalid(
+                "tree.selection_temperature",
+                "must be finite and > 0",
+            ));
+        }
+        let tree_selection = match raw.tree.selection.as_deref() {
+            None | Some("best") => augur_planner::TreeSelection::Best,
+            Some("weighted") => augur_planner::TreeSelection::Weighted {
+                temperature: temperature as f32,
+            },
+            Some(other) => {
+                return Err(invalid(
+                    "tree.selection",
+                    format!("`{other}`: expected `best` or `weighted`"),
+                ))
+            }
+        };
         let threshold = raw.prediction.error_threshold.unwrap_or(0.0);
         let prediction_error_threshold = (threshold > 0.0).then_some(threshold as f32);
 
@@ -712,6 +791,10 @@ impl NodeParams {
             safe_action,
             smoothing,
             max_delta,
+            change_cost: change_cost as f32,
+            mppi_selection,
+            tree_selection,
+            tree_use_policy: raw.tree.use_policy.unwrap_or(true),
             prediction_error_threshold,
             command,
             command_topic,
@@ -865,5 +948,47 @@ mod tests {
         assert!(e.contains("has 2 entries but the model has 1"), "{e}");
         let e = error(&["planner:=cem"]);
         assert!(e.contains("`cem`: expected `tree` or `mppi`"), "{e}");
+    }
+
+    #[test]
+    fn smoothness_settings_are_read_and_bad_ones_named() {
+        let p = pendulum(&["tree.selection:=best", "mppi.selection:=elite_sample"]).unwrap();
+        assert_eq!(
+            p.mppi_selection,
+            augur_planner::ActionSelection::EliteSample
+        );
+        assert_eq!(p.tree_selection, augur_planner::TreeSelection::Best);
+        let p = pendulum(&[
+            "command.change_cost:=0.25",
+            "mppi.selection:=mean",
+            "tree.selection:=weighted",
+            "tree.selection_temperature:=2.0",
+        ])
+        .unwrap();
+        assert_eq!(p.change_cost, 0.25);
+        assert_eq!(p.mppi_selection, augur_planner::ActionSelection::Mean);
+        assert_eq!(
+            p.tree_selection,
+            augur_planner::TreeSelection::Weighted { temperature: 2.0 }
+        );
+        let e = error(&["command.change_cost:=-1.0"]);
+        assert!(
+            e.contains("parameter `command.change_cost`: must be finite and >= 0"),
+            "{e}"
+        );
+        let e = error(&["mppi.selection:=best"]);
+        assert!(
+            e.contains("`best`: expected `elite_sample` or `mean`"),
+            "{e}"
+        );
+        let e = error(&["tree.selection:=mean"]);
+        assert!(
+            e.contains("parameter `tree.selection`: `mean`: expected `best` or `weighted`"),
+            "{e}"
+        );
+        let e = error(&["tree.selection_temperature:=0"]);
+        assert!(e.contains("parameter `tree.selection_temperature`"), "{e}");
+        let e = error(&["tree.selction:=best"]);
+        assert!(e.contains("did you mean `tree.selection`?"), "{e}");
     }
 }

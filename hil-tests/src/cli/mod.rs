@@ -1,6 +1,7 @@
-//! One module per `augur-hil` subcommand (`augur sim`, `augur hil`, `augur bench-node`
-//! and `augur bench-quality` run these).
+//! One module per `augur-hil` subcommand (`augur sim`, `augur hil`, `augur bench-node`,
+//! `augur bench-quality` and `augur bench-control` run these).
 
+pub mod bench_control;
 pub mod bench_node;
 pub mod bench_quality;
 pub mod hil;

@@ -1,23 +1,30 @@
-//! `augur sim pendulum`: the main job on the built-in default. Runs seeded episodes of
-//! the gymnasium-exact pendulum under the planner and the shipped world model, and
-//! prints returns and planning latency.
+//! `augur sim pendulum`: the main job on the built-in default. Runs episodes of the
+//! gymnasium-exact pendulum from gymnasium's own starts under the package's node
+//! settings (`node.yaml`) and the shipped world model, and prints returns, control
+//! quality and planning latency.
 //!
 //! By default the node and the plant are two participants on loopback
 //! ([`PendulumBench`]); with `--in-process` the loop runs in one process (plant ->
-//! model -> planner -> plant), as fast as planning allows. Over a transport it also
-//! writes the node's MCAP, a JSON of every step and a plot.
+//! model -> planner -> plant), as fast as planning allows, with the planner built from
+//! the same parameters. Over a transport it also writes the node's MCAP, a JSON of
+//! every step and a plot.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use augur_bridge_ros2::node::{launch, planner_settings};
 use augur_bridge_ros2::transport::TransportOptions;
-use augur_planner::{ActionConfig, AnyPlanner, Budget, PlannerConfig, WorldModel};
+use augur_planner::{AnyPlanner, Budget, PlannerConfig, WorldModel};
 use augur_runtime::model::{Manifest, PrepareOptions, TractWorldModel};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::closed_loop::{run_pendulum_episode, Episode};
-use crate::plants::pendulum::DT;
+use super::bench_control::Starts;
+use crate::closed_loop::{
+    gymnasium_start, random_start, run_pendulum_episode_from, Episode, GYMNASIUM_SEEDS,
+};
+use crate::plants::pendulum::{PendulumState, DT};
+use crate::quality::EpisodeQuality;
 use crate::sim::PendulumBench;
 
 /// Which planner `sim` uses.
@@ -29,6 +36,16 @@ pub enum PlannerKind {
     Mppi,
 }
 
+impl PlannerKind {
+    /// The node parameter's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlannerKind::Tree => "tree",
+            PlannerKind::Mppi => "mppi",
+        }
+    }
+}
+
 /// The shipped configuration of `kind` for the model (see [`Manifest::tree_config`]).
 pub(crate) fn planner_config(kind: PlannerKind, manifest: &Manifest) -> PlannerConfig {
     match kind {
@@ -36,6 +53,10 @@ pub(crate) fn planner_config(kind: PlannerKind, manifest: &Manifest) -> PlannerC
         PlannerKind::Mppi => PlannerConfig::Mppi(manifest.mppi_config()),
     }
 }
+
+/// Model transitions per plan when neither `--transitions` nor the package's
+/// `max_transitions` sets a budget (the node would then plan to its deadline).
+const FALLBACK_TRANSITIONS: u64 = 2048;
 
 /// Arguments of `augur sim`.
 #[derive(Debug, clap::Args)]
@@ -46,18 +67,23 @@ pub struct Args {
     /// Model package.
     #[arg(long, default_value = "models/pendulum")]
     pub model: PathBuf,
-    /// Planner.
-    #[arg(long, value_enum, default_value = "tree")]
-    pub planner: PlannerKind,
+    /// Planner (default: the package's `node.yaml`).
+    #[arg(long, value_enum)]
+    pub planner: Option<PlannerKind>,
     /// Episodes (seeds 0..N).
     #[arg(long, default_value_t = 5)]
     pub episodes: u64,
     /// Control periods per episode (gymnasium's 200).
     #[arg(long, default_value_t = 200)]
     pub steps: usize,
-    /// Model transitions per plan (the budget; deterministic).
-    #[arg(long, default_value_t = 2048)]
-    pub transitions: u64,
+    /// Model transitions per plan (default: the package's `max_transitions`, else
+    /// 2048), so returns are deterministic.
+    #[arg(long)]
+    pub transitions: Option<u64>,
+    /// Start states: gymnasium's own `reset(seed)` (seeds below 300), upright at rest,
+    /// or Augur's portable stream.
+    #[arg(long, value_enum, default_value = "gymnasium")]
+    pub starts: Starts,
     /// Close the loop in this process without a transport (plant -> model -> planner).
     #[arg(long)]
     pub in_process: bool,
@@ -72,6 +98,31 @@ pub struct Args {
     pub out: PathBuf,
 }
 
+impl Args {
+    /// Node parameters that `--planner` and `--transitions` override, as `-p` pairs.
+    fn overrides(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(planner) = self.planner {
+            out.extend(["-p".into(), format!("planner:={}", planner.as_str())]);
+        }
+        if let Some(n) = self.transitions {
+            out.extend(["-p".into(), format!("max_transitions:={n}")]);
+        }
+        out
+    }
+
+    fn start(&self, seed: u64) -> PendulumState {
+        match self.starts {
+            Starts::Gymnasium => gymnasium_start(seed).expect("seed range checked"),
+            Starts::Upright => PendulumState {
+                theta: 0.0,
+                theta_dot: 0.0,
+            },
+            Starts::Portable => random_start(seed),
+        }
+    }
+}
+
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -79,53 +130,68 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "unknown robot `{}`: the built-in simulation is `pendulum`",
         args.robot
     );
+    if args.starts == Starts::Gymnasium {
+        anyhow::ensure!(
+            args.episodes <= GYMNASIUM_SEEDS,
+            "--starts gymnasium has seeds 0..{GYMNASIUM_SEEDS}; use --starts portable for more"
+        );
+    }
     if !args.in_process {
         return run_over_transport(&args);
     }
+    let resolved = launch::resolve(&args.model, None, &args.overrides())?;
+    let (config, action) = planner_settings(&resolved.params, &resolved.manifest);
+    let transitions = resolved
+        .params
+        .runner
+        .max_transitions
+        .unwrap_or(FALLBACK_TRANSITIONS);
     let options = PrepareOptions {
         batch_sizes: vec![1, 24, 64, 128, 256, 512],
         ..PrepareOptions::default()
     };
     let mut model = TractWorldModel::load(&args.model, &options)?;
     let manifest = model.manifest().clone();
-    let action = ActionConfig::new(
-        manifest.action.iter().map(|a| a.low).collect(),
-        manifest.action.iter().map(|a| a.high).collect(),
-    );
-    let config = planner_config(args.planner, &manifest);
+    let scales: Vec<(f32, f32)> = manifest
+        .observation
+        .iter()
+        .map(|f| (f.mean, f.std))
+        .collect();
     let mut planner = AnyPlanner::new(config, action, model.dims())?;
     println!(
-        "pendulum (gymnasium Pendulum-v1 dynamics), model {} {}, {:?} planner, {} transitions per plan",
-        manifest.model.name, manifest.model.version, args.planner, args.transitions
+        "pendulum (gymnasium Pendulum-v1 dynamics, {:?} starts), model {} {}, {} planner, {transitions} transitions per plan",
+        args.starts, manifest.model.name, manifest.model.version, resolved.params.planner
     );
     let bar = ProgressBar::new(args.episodes * args.steps as u64);
     bar.set_style(
         ProgressStyle::with_template("[{bar:40}] {pos}/{len} steps {msg}")?.progress_chars("=> "),
     );
-    let mut returns = Vec::new();
+    let mut episodes = Vec::new();
     let mut plan_times: Vec<Duration> = Vec::new();
     for seed in 0..args.episodes {
-        let episode = run_pendulum_episode(&mut model, &mut planner, seed, args.steps, || {
-            Budget::transitions(args.transitions)
-        })?;
+        let episode = run_pendulum_episode_from(
+            &mut model,
+            &scales,
+            &mut planner,
+            seed,
+            args.start(seed),
+            args.steps,
+            || Budget::transitions(transitions),
+        )?;
         bar.inc(args.steps as u64);
         bar.println(format!(
             "episode {seed:>2}: return {:8.1}",
             episode.total_return
         ));
-        returns.push(episode.total_return);
         plan_times.extend(episode.steps.iter().map(|s| s.latency));
+        episodes.push(episode);
     }
     bar.finish_and_clear();
     plan_times.sort_unstable();
     let quantile = |q: f64| {
         plan_times[((plan_times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3
     };
-    let mean = returns.iter().sum::<f64>() / returns.len() as f64;
-    println!(
-        "mean return {mean:.1} over {} episodes (gymnasium's best agents: about -150)",
-        returns.len()
-    );
+    print_quality(&episodes);
     println!(
         "encode + plan: median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         quantile(0.5),
@@ -135,20 +201,54 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the mean return and the control quality of `episodes`.
+fn print_quality(episodes: &[Episode]) {
+    let qualities: Vec<EpisodeQuality> = episodes.iter().map(EpisodeQuality::of).collect();
+    let n = qualities.len() as f64;
+    println!(
+        "mean return {:.1} over {} episodes (Stable-Baselines3's best agents: about -150)",
+        qualities.iter().map(|q| q.total_return).sum::<f64>() / n,
+        qualities.len()
+    );
+    let (du_sum, du_steps) = qualities.iter().fold((0.0, 0), |(s, k), q| {
+        (s + q.balanced_du_sum, k + q.balanced_du_steps)
+    });
+    let held: Vec<&EpisodeQuality> = qualities
+        .iter()
+        .filter(|q| q.steady_state_error.is_some())
+        .collect();
+    let mean = |f: &dyn Fn(&EpisodeQuality) -> Option<f64>| {
+        held.iter().filter_map(|q| f(q)).sum::<f64>() / held.len().max(1) as f64
+    };
+    if du_steps > 0 {
+        println!(
+            "while balanced (|θ| < 0.2 rad): torque change {:.3} N·m per step on average",
+            du_sum / du_steps as f64
+        );
+    }
+    if !held.is_empty() {
+        println!(
+            "held upright over the last {} steps in {}/{} episodes: error {:.4} rad (tilt {:+.4} rad, torque {:+.3} N·m)",
+            crate::quality::STEADY_STEPS,
+            held.len(),
+            qualities.len(),
+            mean(&|q| q.steady_state_error),
+            mean(&|q| q.steady_state_tilt),
+            mean(&|q| q.steady_state_torque),
+        );
+    }
+}
+
 /// `augur sim pendulum` over the transport.
 fn run_over_transport(args: &Args) -> anyhow::Result<()> {
-    let planner = match args.planner {
-        PlannerKind::Tree => "tree",
-        PlannerKind::Mppi => "mppi",
+    let mut ros_args = vec!["--ros-args".to_string()];
+    ros_args.extend(args.overrides());
+    let resolved = launch::resolve(&args.model, None, &ros_args)?;
+    let planner = resolved.params.planner.clone();
+    let budget = match resolved.params.runner.max_transitions {
+        Some(n) => format!("{n} transitions per plan"),
+        None => "planning to the deadline".to_string(),
     };
-    let ros_args: Vec<String> = [
-        "--ros-args".to_string(),
-        "-p".into(),
-        format!("planner:={planner}"),
-        "-p".into(),
-        format!("max_transitions:={}", args.transitions),
-    ]
-    .into();
     let options = TransportOptions::local(args.transport, "augur");
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating the output folder {}", args.out.display()))?;
@@ -161,10 +261,10 @@ fn run_over_transport(args: &Args) -> anyhow::Result<()> {
         Some(&recording),
     )?;
     println!(
-        "pendulum over {} on loopback: node `augur` ({planner}, {} transitions per plan) and plant participant `pendulum_plant`, {}",
+        "pendulum over {} on loopback: node `augur` ({planner}, {budget}) and plant participant `pendulum_plant`, {}, {:?} starts",
         args.transport,
-        args.transitions,
-        if args.lockstep { "lock-step" } else { "real time (20 Hz)" }
+        if args.lockstep { "lock-step" } else { "real time (20 Hz)" },
+        args.starts
     );
     let bar = ProgressBar::new(args.episodes * args.steps as u64);
     bar.set_style(
@@ -172,7 +272,7 @@ fn run_over_transport(args: &Args) -> anyhow::Result<()> {
     );
     let mut episodes = Vec::new();
     for seed in 0..args.episodes {
-        let episode = bench.episode(seed, args.steps)?;
+        let episode = bench.episode_from(seed, args.start(seed), args.steps)?;
         bar.inc(args.steps as u64);
         bar.println(format!(
             "episode {seed:>2}: return {:8.1}",
@@ -183,7 +283,6 @@ fn run_over_transport(args: &Args) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let d = bench.node().diagnostics();
     bench.stop();
-    let returns: Vec<f64> = episodes.iter().map(|e| e.total_return).collect();
     let mut round_trips: Vec<Duration> = episodes
         .iter()
         .flat_map(|e| e.steps.iter().map(|s| s.latency))
@@ -192,11 +291,7 @@ fn run_over_transport(args: &Args) -> anyhow::Result<()> {
     let q = |q: f64| {
         round_trips[((round_trips.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3
     };
-    println!(
-        "mean return {:.1} over {} episodes (gymnasium's best agents: about -150)",
-        returns.iter().sum::<f64>() / returns.len() as f64,
-        returns.len()
-    );
+    print_quality(&episodes);
     println!(
         "state -> command round trip: median {:.2} ms, p99 {:.2} ms; cycles {}, deadline misses {}, safe cycles {}",
         q(0.5),
