@@ -79,6 +79,17 @@ pub fn gymnasium_start(seed: u64) -> Option<PendulumState> {
 /// Seeds with a recorded gymnasium start ([`gymnasium_start`]).
 pub const GYMNASIUM_SEEDS: u64 = 300;
 
+/// The package's observation `(mean, std)` pairs, which normalise each observation as
+/// the runtime does.
+pub fn observation_scales(model: &TractWorldModel) -> Vec<(f32, f32)> {
+    model
+        .manifest()
+        .observation
+        .iter()
+        .map(|f| (f.mean, f.std))
+        .collect()
+}
+
 /// Runs `steps` control periods from `start`, planning with `budget()` each period.
 pub fn run_pendulum_episode<P: Planner>(
     model: &mut TractWorldModel,
@@ -87,12 +98,7 @@ pub fn run_pendulum_episode<P: Planner>(
     steps: usize,
     budget: impl Fn() -> Budget,
 ) -> Result<Episode, PlanError> {
-    let scales: Vec<(f32, f32)> = model
-        .manifest()
-        .observation
-        .iter()
-        .map(|f| (f.mean, f.std))
-        .collect();
+    let scales = observation_scales(model);
     run_pendulum_episode_on(model, &scales, planner, seed, steps, budget)
 }
 

@@ -80,6 +80,46 @@ impl EpisodeQuality {
     }
 }
 
+/// The control quality of a set of episodes: chatter pooled over every balanced step
+/// pair, and the steady state averaged over the episodes held to the end.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Aggregate {
+    /// Σ|Δu| / steps over every balanced step pair of every episode, N·m.
+    pub mean_balanced_du: Option<f64>,
+    /// Episodes held upright through their last [`STEADY_STEPS`] steps.
+    pub held_episodes: usize,
+    /// Mean over the held episodes of their steady-state error, rad.
+    pub steady_state_error: Option<f64>,
+    /// Mean over the held episodes of their tilt, rad.
+    pub steady_state_tilt: Option<f64>,
+    /// Mean over the held episodes of their torque, N·m.
+    pub steady_state_torque: Option<f64>,
+}
+
+impl Aggregate {
+    /// Pools `episodes`. O(episodes).
+    pub fn of(episodes: &[EpisodeQuality]) -> Self {
+        let (du_sum, du_steps) = episodes.iter().fold((0.0, 0), |(s, n), e| {
+            (s + e.balanced_du_sum, n + e.balanced_du_steps)
+        });
+        let held: Vec<&EpisodeQuality> = episodes
+            .iter()
+            .filter(|e| e.steady_state_error.is_some())
+            .collect();
+        let mean_of = |f: &dyn Fn(&EpisodeQuality) -> Option<f64>| {
+            (!held.is_empty())
+                .then(|| held.iter().filter_map(|e| f(e)).sum::<f64>() / held.len() as f64)
+        };
+        Self {
+            mean_balanced_du: (du_steps > 0).then(|| du_sum / du_steps as f64),
+            held_episodes: held.len(),
+            steady_state_error: mean_of(&|e| e.steady_state_error),
+            steady_state_tilt: mean_of(&|e| e.steady_state_tilt),
+            steady_state_torque: mean_of(&|e| e.steady_state_torque),
+        }
+    }
+}
+
 /// A mean with its 95 % bootstrap (percentile) interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Interval {

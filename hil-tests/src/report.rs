@@ -229,3 +229,14 @@ fn html_page(
     page.push_str("</body></html>\n");
     Ok(page)
 }
+
+/// Prints `line` above the progress bar, or on its own when the bar is hidden (output
+/// to a file or a pipe, where indicatif draws nothing and drops `println`s), so a log
+/// shows the progress too.
+pub fn progress_line(bar: &indicatif::ProgressBar, line: impl AsRef<str>) {
+    if bar.is_hidden() {
+        println!("{}", line.as_ref());
+    } else {
+        bar.println(line);
+    }
+}

@@ -78,3 +78,41 @@ fn pendulum_reproduces_gymnasium_state_and_observation_bit_for_bit_and_reward_to
         "the fixture exercises torque clipping ({clipped} steps)"
     );
 }
+
+/// The embedded start states (`closed_loop::gymnasium_start`) are gymnasium's own:
+/// `hil-tests/py/pendulum_starts.py`, run now against the test environment's
+/// gymnasium, prints the same float64 values for every seed.
+#[test]
+fn embedded_starts_are_what_gymnasium_resets_to() {
+    use augur_hil::closed_loop::{gymnasium_start, GYMNASIUM_SEEDS};
+    let python = match std::env::var_os("AUGUR_PYTHON") {
+        Some(path) if !path.is_empty() => std::path::PathBuf::from(path),
+        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+    };
+    assert!(
+        python.exists(),
+        "Python test environment not found at {}: run `scripts/python-env.sh`",
+        python.display()
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/pendulum_starts.py");
+    let output = std::process::Command::new(&python)
+        .args([script, "--seeds", &GYMNASIUM_SEEDS.to_string()])
+        .output()
+        .expect("run pendulum_starts.py");
+    assert!(output.status.success(), "{output:?}");
+    #[derive(Deserialize)]
+    struct Starts {
+        starts: Vec<[f64; 2]>,
+    }
+    let fresh: Starts = serde_json::from_slice(&output.stdout).expect("starts parse");
+    assert_eq!(fresh.starts.len() as u64, GYMNASIUM_SEEDS);
+    for (seed, [theta, theta_dot]) in fresh.starts.into_iter().enumerate() {
+        let embedded = gymnasium_start(seed as u64).expect("embedded");
+        assert_eq!(
+            (embedded.theta, embedded.theta_dot),
+            (theta, theta_dot),
+            "seed {seed}"
+        );
+    }
+    assert!(gymnasium_start(GYMNASIUM_SEEDS).is_none());
+}

@@ -20,11 +20,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::closed_loop::{
-    gymnasium_start, random_start, run_pendulum_episode_from, Episode, GYMNASIUM_SEEDS,
+    gymnasium_start, observation_scales, random_start, run_pendulum_episode_from, Episode,
+    GYMNASIUM_SEEDS,
 };
 use crate::plants::pendulum::{angle_normalize, PendulumState, DT};
 use crate::plot::{time_series_png, Panel, Series};
-use crate::quality::{bootstrap_mean, paired_difference, EpisodeQuality, Interval};
+use crate::quality::{bootstrap_mean, paired_difference, Aggregate, EpisodeQuality, Interval};
 
 /// Where episodes start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -109,14 +110,8 @@ struct Summary {
     mean_return: Interval,
     /// This variant minus the first, start by start.
     paired_difference: Option<Interval>,
-    /// Σ|Δu| / steps over every balanced step pair of every episode, N·m.
-    mean_balanced_du: Option<f64>,
-    /// Episodes held upright through their last steps.
-    held_episodes: usize,
-    /// Means over the held episodes.
-    steady_state_error: Option<f64>,
-    steady_state_tilt: Option<f64>,
-    steady_state_torque: Option<f64>,
+    #[serde(flatten)]
+    quality: Aggregate,
     median_ms: f64,
     p99_ms: f64,
     episodes: Vec<EpisodeQuality>,
@@ -152,12 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..PrepareOptions::default()
     };
     let mut model = TractWorldModel::load(&args.package, &options)?;
-    let scales: Vec<(f32, f32)> = model
-        .manifest()
-        .observation
-        .iter()
-        .map(|f| (f.mean, f.std))
-        .collect();
+    let scales = observation_scales(&model);
     let seeds: Vec<u64> = (args.first_seed..args.first_seed + args.episodes).collect();
     let start_of = |seed: u64| match args.starts {
         Starts::Gymnasium => gymnasium_start(seed).expect("seed range checked"),
@@ -231,7 +221,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             &mut times,
             summaries.first(),
         );
-        bar.println(row(&summary));
+        crate::report::progress_line(&bar, row(&summary));
         summaries.push(summary);
     }
     bar.finish_and_clear();
@@ -270,17 +260,6 @@ fn summarise(
         let base: Vec<f64> = b.episodes.iter().map(|e| e.total_return).collect();
         paired_difference(&base, &returns, 0)
     });
-    let (du_sum, du_steps) = episodes.iter().fold((0.0, 0), |(s, n), e| {
-        (s + e.balanced_du_sum, n + e.balanced_du_steps)
-    });
-    let held: Vec<&EpisodeQuality> = episodes
-        .iter()
-        .filter(|e| e.steady_state_error.is_some())
-        .collect();
-    let mean_of = |f: &dyn Fn(&EpisodeQuality) -> Option<f64>| {
-        (!held.is_empty())
-            .then(|| held.iter().filter_map(|e| f(e)).sum::<f64>() / held.len() as f64)
-    };
     times.sort_unstable();
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
     Summary {
@@ -288,11 +267,7 @@ fn summarise(
         transitions_per_plan: transitions,
         mean_return,
         paired_difference,
-        mean_balanced_du: (du_steps > 0).then(|| du_sum / du_steps as f64),
-        held_episodes: held.len(),
-        steady_state_error: mean_of(&|e| e.steady_state_error),
-        steady_state_tilt: mean_of(&|e| e.steady_state_tilt),
-        steady_state_torque: mean_of(&|e| e.steady_state_torque),
+        quality: Aggregate::of(&episodes),
         median_ms: at(0.5),
         p99_ms: at(0.99),
         episodes,
@@ -324,11 +299,11 @@ fn row(s: &Summary) -> String {
         s.variant.name,
         interval(&s.mean_return),
         s.paired_difference.as_ref().map_or("-".into(), interval),
-        opt(s.mean_balanced_du, 3),
-        s.held_episodes,
-        opt(s.steady_state_error, 4),
-        opt(s.steady_state_tilt, 4),
-        opt(s.steady_state_torque, 3),
+        opt(s.quality.mean_balanced_du, 3),
+        s.quality.held_episodes,
+        opt(s.quality.steady_state_error, 4),
+        opt(s.quality.steady_state_tilt, 4),
+        opt(s.quality.steady_state_torque, 3),
         s.median_ms,
         s.p99_ms
     )

@@ -21,10 +21,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::bench_control::Starts;
 use crate::closed_loop::{
-    gymnasium_start, random_start, run_pendulum_episode_from, Episode, GYMNASIUM_SEEDS,
+    gymnasium_start, observation_scales, random_start, run_pendulum_episode_from, Episode,
+    GYMNASIUM_SEEDS,
 };
 use crate::plants::pendulum::{PendulumState, DT};
-use crate::quality::EpisodeQuality;
+use crate::quality::{Aggregate, EpisodeQuality};
 use crate::sim::PendulumBench;
 
 /// Which planner `sim` uses.
@@ -152,11 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut model = TractWorldModel::load(&args.model, &options)?;
     let manifest = model.manifest().clone();
-    let scales: Vec<(f32, f32)> = manifest
-        .observation
-        .iter()
-        .map(|f| (f.mean, f.std))
-        .collect();
+    let scales = observation_scales(&model);
     let mut planner = AnyPlanner::new(config, action, model.dims())?;
     println!(
         "pendulum (gymnasium Pendulum-v1 dynamics, {:?} starts), model {} {}, {} planner, {transitions} transitions per plan",
@@ -179,10 +176,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             || Budget::transitions(transitions),
         )?;
         bar.inc(args.steps as u64);
-        bar.println(format!(
-            "episode {seed:>2}: return {:8.1}",
-            episode.total_return
-        ));
+        crate::report::progress_line(
+            &bar,
+            format!("episode {seed:>2}: return {:8.1}", episode.total_return),
+        );
         plan_times.extend(episode.steps.iter().map(|s| s.latency));
         episodes.push(episode);
     }
@@ -210,31 +207,20 @@ fn print_quality(episodes: &[Episode]) {
         qualities.iter().map(|q| q.total_return).sum::<f64>() / n,
         qualities.len()
     );
-    let (du_sum, du_steps) = qualities.iter().fold((0.0, 0), |(s, k), q| {
-        (s + q.balanced_du_sum, k + q.balanced_du_steps)
-    });
-    let held: Vec<&EpisodeQuality> = qualities
-        .iter()
-        .filter(|q| q.steady_state_error.is_some())
-        .collect();
-    let mean = |f: &dyn Fn(&EpisodeQuality) -> Option<f64>| {
-        held.iter().filter_map(|q| f(q)).sum::<f64>() / held.len().max(1) as f64
-    };
-    if du_steps > 0 {
-        println!(
-            "while balanced (|θ| < 0.2 rad): torque change {:.3} N·m per step on average",
-            du_sum / du_steps as f64
-        );
+    let all = Aggregate::of(&qualities);
+    if let Some(du) = all.mean_balanced_du {
+        println!("while balanced (|θ| < 0.2 rad): torque change {du:.3} N·m per step on average");
     }
-    if !held.is_empty() {
+    if let (Some(error), Some(tilt), Some(torque)) = (
+        all.steady_state_error,
+        all.steady_state_tilt,
+        all.steady_state_torque,
+    ) {
         println!(
-            "held upright over the last {} steps in {}/{} episodes: error {:.4} rad (tilt {:+.4} rad, torque {:+.3} N·m)",
+            "held upright over the last {} steps in {}/{} episodes: error {error:.4} rad (tilt {tilt:+.4} rad, torque {torque:+.3} N·m)",
             crate::quality::STEADY_STEPS,
-            held.len(),
+            all.held_episodes,
             qualities.len(),
-            mean(&|q| q.steady_state_error),
-            mean(&|q| q.steady_state_tilt),
-            mean(&|q| q.steady_state_torque),
         );
     }
 }
@@ -274,10 +260,10 @@ fn run_over_transport(args: &Args) -> anyhow::Result<()> {
     for seed in 0..args.episodes {
         let episode = bench.episode_from(seed, args.start(seed), args.steps)?;
         bar.inc(args.steps as u64);
-        bar.println(format!(
-            "episode {seed:>2}: return {:8.1}",
-            episode.total_return
-        ));
+        crate::report::progress_line(
+            &bar,
+            format!("episode {seed:>2}: return {:8.1}", episode.total_return),
+        );
         episodes.push(episode);
     }
     bar.finish_and_clear();
