@@ -30,6 +30,9 @@
 //! - TD-MPC2 adds 2 iterations when `action_dim >= 20`;
 //!   [`MppiConfig::tdmpc2_for`] does the same, [`MppiConfig::tdmpc2`] does not.
 //! - The budget may stop the search early (anytime); see [`crate::budget`].
+//! - With [`ActionConfig::change_cost`] every candidate's return also pays for its
+//!   changes of action, the first measured from the previous command (TD-MPC2 has no
+//!   such term; it is 0 by default).
 //!
 //! [`Planner::reset`]: crate::Planner::reset
 

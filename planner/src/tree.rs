@@ -13,7 +13,9 @@
 //!   node per step. The path is valued as the discounted sum of model rewards plus the
 //!   value graph at the horizon, exactly TD-MPC2's objective, so every value in the
 //!   tree is the predicted return of a concrete action sequence and values at
-//!   different depths are comparable.
+//!   different depths are comparable. With [`ActionConfig::change_cost`] each edge
+//!   also pays for its change of action (from its parent's, or from the previous
+//!   command at the root), so the search prefers smooth sequences among good ones.
 //! - **Max backup.** The model is deterministic, so a node's value is the best return of
 //!   any trajectory through it (a Bellman optimality backup), and the plan is the
 //!   best trajectory found: follow each node's best child from the root.

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use augur_bridge_ros2::node::{launch, planner_settings};
-use augur_planner::{AnyPlanner, Budget};
+use augur_planner::{AnyPlanner, Budget, WorldModel};
 use augur_runtime::model::{PrepareOptions, TractWorldModel};
 use augur_runtime::resources::load_average;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -191,7 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .runner
             .max_transitions
             .unwrap_or(args.transitions);
-        let mut planner = AnyPlanner::new(config, action, model_dims(&model))
+        let mut planner = AnyPlanner::new(config, action, model.dims())
             .with_context(|| format!("variant `{}`", variant.name))?;
         let mut episodes = Vec::with_capacity(seeds.len());
         let mut times = Vec::new();
@@ -240,10 +240,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("plot: {}", path.display());
     }
     Ok(())
-}
-
-fn model_dims(model: &TractWorldModel) -> augur_planner::ModelDims {
-    augur_planner::WorldModel::dims(model)
 }
 
 fn summarise(
