@@ -79,6 +79,44 @@ pub fn gymnasium_start(seed: u64) -> Option<PendulumState> {
 /// Seeds with a recorded gymnasium start ([`gymnasium_start`]).
 pub const GYMNASIUM_SEEDS: u64 = 300;
 
+/// Where the episodes of a bench start (`--starts` of `augur sim` and
+/// `augur bench-control`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Starts {
+    /// Gymnasium's own `env.reset(seed=i)` states (seeds below [`GYMNASIUM_SEEDS`]).
+    Gymnasium,
+    /// Upright at rest (θ = 0, θ̇ = 0): holding only.
+    Upright,
+    /// Augur's portable stream ([`random_start`]), any seed.
+    Portable,
+}
+
+impl Starts {
+    /// Checks that seeds `first .. first + count` have a start.
+    pub fn check(self, first: u64, count: u64) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self != Starts::Gymnasium || first.saturating_add(count) <= GYMNASIUM_SEEDS,
+            "--starts gymnasium has seeds 0..{GYMNASIUM_SEEDS}; asked for {first}..{} \
+             (--starts portable has any seed)",
+            first.saturating_add(count)
+        );
+        Ok(())
+    }
+
+    /// The start of episode `seed` (in the range [`Starts::check`] accepted).
+    pub fn state(self, seed: u64) -> PendulumState {
+        match self {
+            Starts::Gymnasium => gymnasium_start(seed).expect("seed range checked"),
+            Starts::Upright => PendulumState {
+                theta: 0.0,
+                theta_dot: 0.0,
+            },
+            Starts::Portable => random_start(seed),
+        }
+    }
+}
+
 /// The package's observation `(mean, std)` pairs, which normalise each observation as
 /// the runtime does.
 pub fn observation_scales(model: &TractWorldModel) -> Vec<(f32, f32)> {

@@ -19,25 +19,10 @@ use augur_runtime::resources::load_average;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::closed_loop::{
-    gymnasium_start, observation_scales, random_start, run_pendulum_episode_from, Episode,
-    GYMNASIUM_SEEDS,
-};
-use crate::plants::pendulum::{angle_normalize, PendulumState, DT};
+use crate::closed_loop::{observation_scales, run_pendulum_episode_from, Episode, Starts};
+use crate::plants::pendulum::{angle_normalize, DT};
 use crate::plot::{time_series_png, Panel, Series};
 use crate::quality::{bootstrap_mean, paired_difference, Aggregate, EpisodeQuality, Interval};
-
-/// Where episodes start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Starts {
-    /// Gymnasium's own `env.reset(seed=i)` states (seeds below 300).
-    Gymnasium,
-    /// Upright at rest (θ = 0, θ̇ = 0): holding only.
-    Upright,
-    /// Augur's portable stream (`closed_loop::random_start`), any seed.
-    Portable,
-}
 
 /// Arguments of `augur bench-control`.
 #[derive(Debug, clap::Args)]
@@ -123,14 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.episodes >= 1 && args.steps >= 1,
         "--episodes and --steps must be >= 1"
     );
-    if args.starts == Starts::Gymnasium {
-        anyhow::ensure!(
-            args.first_seed + args.episodes <= GYMNASIUM_SEEDS,
-            "--starts gymnasium has seeds 0..{GYMNASIUM_SEEDS}; asked for {}..{}",
-            args.first_seed,
-            args.first_seed + args.episodes
-        );
-    }
+    args.starts.check(args.first_seed, args.episodes)?;
     let variants = if args.variants.is_empty() {
         vec![Variant {
             name: "defaults".into(),
@@ -149,14 +127,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut model = TractWorldModel::load(&args.package, &options)?;
     let scales = observation_scales(&model);
     let seeds: Vec<u64> = (args.first_seed..args.first_seed + args.episodes).collect();
-    let start_of = |seed: u64| match args.starts {
-        Starts::Gymnasium => gymnasium_start(seed).expect("seed range checked"),
-        Starts::Upright => PendulumState {
-            theta: 0.0,
-            theta_dot: 0.0,
-        },
-        Starts::Portable => random_start(seed),
-    };
     println!(
         "{}: {} variants x {} episodes of {} steps, {:?} starts (seeds {}..{}), load average {}",
         args.package.display(),
@@ -201,7 +171,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &scales,
                 &mut planner,
                 seed,
-                start_of(seed),
+                args.starts.state(seed),
                 args.steps,
                 || Budget::transitions(transitions),
             )

@@ -19,12 +19,8 @@ use augur_planner::{AnyPlanner, Budget, PlannerConfig, WorldModel};
 use augur_runtime::model::{Manifest, PrepareOptions, TractWorldModel};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::bench_control::Starts;
-use crate::closed_loop::{
-    gymnasium_start, observation_scales, random_start, run_pendulum_episode_from, Episode,
-    GYMNASIUM_SEEDS,
-};
-use crate::plants::pendulum::{PendulumState, DT};
+use crate::closed_loop::{observation_scales, run_pendulum_episode_from, Episode, Starts};
+use crate::plants::pendulum::DT;
 use crate::quality::{Aggregate, EpisodeQuality};
 use crate::sim::PendulumBench;
 
@@ -111,17 +107,6 @@ impl Args {
         }
         out
     }
-
-    fn start(&self, seed: u64) -> PendulumState {
-        match self.starts {
-            Starts::Gymnasium => gymnasium_start(seed).expect("seed range checked"),
-            Starts::Upright => PendulumState {
-                theta: 0.0,
-                theta_dot: 0.0,
-            },
-            Starts::Portable => random_start(seed),
-        }
-    }
 }
 
 /// Runs the command.
@@ -131,12 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "unknown robot `{}`: the built-in simulation is `pendulum`",
         args.robot
     );
-    if args.starts == Starts::Gymnasium {
-        anyhow::ensure!(
-            args.episodes <= GYMNASIUM_SEEDS,
-            "--starts gymnasium has seeds 0..{GYMNASIUM_SEEDS}; use --starts portable for more"
-        );
-    }
+    args.starts.check(0, args.episodes)?;
     if !args.in_process {
         return run_over_transport(&args);
     }
@@ -171,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             &scales,
             &mut planner,
             seed,
-            args.start(seed),
+            args.starts.state(seed),
             args.steps,
             || Budget::transitions(transitions),
         )?;
@@ -258,7 +238,7 @@ fn run_over_transport(args: &Args) -> anyhow::Result<()> {
     );
     let mut episodes = Vec::new();
     for seed in 0..args.episodes {
-        let episode = bench.episode_from(seed, args.start(seed), args.steps)?;
+        let episode = bench.episode_from(seed, args.starts.state(seed), args.steps)?;
         bar.inc(args.steps as u64);
         crate::report::progress_line(
             &bar,
