@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod cli;
 pub mod closed_loop;
+pub mod eval;
 pub mod judge;
 pub mod node_process;
 pub mod plant_link;

@@ -31,6 +31,10 @@ enum Command {
     /// steady-state error of the package's node settings and variants of them, on
     /// gymnasium's own pendulum starts, compared start by start.
     BenchControl(cli::bench_control::Args),
+    /// Rank policies in a learned simulator against the reference plant: returns in
+    /// both worlds, rank correlation, open-loop prediction error (`eval merge` joins
+    /// shards).
+    Eval(cli::eval::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +45,6 @@ fn main() -> anyhow::Result<()> {
         Command::BenchNode(args) => cli::bench_node::run(args),
         Command::BenchQuality(args) => cli::bench_quality::run(args),
         Command::BenchControl(args) => cli::bench_control::run(args),
+        Command::Eval(args) => cli::eval::run(args),
     }
 }

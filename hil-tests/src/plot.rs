@@ -173,6 +173,82 @@ pub fn time_series_png(
     Ok(())
 }
 
+/// One labelled point of a scatter plot with its intervals on both axes.
+#[derive(Clone, Debug)]
+pub struct ScatterPoint {
+    pub label: String,
+    /// `(low, value, high)` on the x axis.
+    pub x: (f64, f64, f64),
+    /// `(low, value, high)` on the y axis.
+    pub y: (f64, f64, f64),
+}
+
+/// Draws `points` with their interval bars and the diagonal `y = x` (where both
+/// axes measure the same quantity) into a `size` PNG.
+pub fn scatter_png(
+    path: &Path,
+    title: &str,
+    labels: (&str, &str),
+    points: &[ScatterPoint],
+    size: (u32, u32),
+) -> anyhow::Result<()> {
+    register();
+    let all = points
+        .iter()
+        .flat_map(|p| [p.x.0, p.x.2, p.y.0, p.y.2, p.x.1, p.y.1]);
+    // One range for both axes, so the diagonal is at 45 degrees.
+    let (lo, hi) = axis_range(all);
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(drawing_error(path))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(lo..hi, lo..hi)
+        .map_err(drawing_error(path))?;
+    chart
+        .configure_mesh()
+        .x_desc(labels.0)
+        .y_desc(labels.1)
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(drawing_error(path))?;
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(lo, lo), (hi, hi)],
+            RGBColor(160, 160, 160).stroke_width(1),
+        )))
+        .map_err(drawing_error(path))?
+        .label("learned = reference")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RGBColor(160, 160, 160)));
+    for (index, p) in points.iter().enumerate() {
+        let color = PALETTE[index % PALETTE.len()];
+        chart
+            .draw_series([
+                PathElement::new(vec![(p.x.0, p.y.1), (p.x.2, p.y.1)], color.stroke_width(2)),
+                PathElement::new(vec![(p.x.1, p.y.0), (p.x.1, p.y.2)], color.stroke_width(2)),
+            ])
+            .map_err(drawing_error(path))?;
+        chart
+            .draw_series(std::iter::once(Circle::new((p.x.1, p.y.1), 5, color.filled())))
+            .map_err(drawing_error(path))?
+            .label(p.label.as_str())
+            .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(drawing_error(path))?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// Draws a histogram of `values` with `bins` equal bins into a PNG.
 pub fn histogram_png(
     path: &Path,

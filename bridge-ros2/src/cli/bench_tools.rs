@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 
 /// The subcommands `augur-hil` implements, with their one-line help.
-pub const BENCH_COMMANDS: [(&str, &str); 5] = [
+pub const BENCH_COMMANDS: [(&str, &str); 6] = [
     (
         "sim",
         "Run the main job on the built-in default: the simulated pendulum",
@@ -31,6 +31,10 @@ pub const BENCH_COMMANDS: [(&str, &str); 5] = [
     (
         "bench-control",
         "Measure control quality: return, torque chatter and steady-state error of settings",
+    ),
+    (
+        "eval",
+        "Rank policies in a learned simulator against the reference plant",
     ),
 ];
 
