@@ -252,6 +252,22 @@ pub fn write(
         &points,
         (900, 760),
     )?;
+    // The better half, zoomed: strong policies crowd one corner of the full plot.
+    let best = dir.join("returns_best.png");
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by(|&a, &b| points[b].x.1.total_cmp(&points[a].x.1));
+    let mut zoomed: Vec<ScatterPoint> = order[..points.len().div_ceil(2)]
+        .iter()
+        .map(|&i| points[i].clone())
+        .collect();
+    zoomed.sort_by_key(|p| summary.policies.iter().position(|q| q.name == p.label));
+    scatter_png(
+        &best,
+        &format!("{}: the better half of the policies, zoomed", summary.name),
+        ("return on the reference plant", "return in the learned simulator"),
+        &zoomed,
+        (900, 760),
+    )?;
     let prediction = dir.join("prediction_error.png");
     let curve = |values: &[f64]| -> Vec<(f64, f64)> {
         values.iter().enumerate().map(|(k, &v)| ((k + 1) as f64, v)).collect()
@@ -302,7 +318,7 @@ pub fn write(
         200,
     )?;
     let html = dir.join("report.html");
-    std::fs::write(&html, page(summary, grid, throughput, &[returns, prediction])?)
+    std::fs::write(&html, page(summary, grid, throughput, &[returns, best, prediction])?)
         .with_context(|| format!("writing {}", html.display()))?;
     Ok(ReportFiles {
         summary: summary_path,
