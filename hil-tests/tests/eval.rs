@@ -71,6 +71,11 @@ fn shards_merge_into_the_unsharded_run_bit_for_bit() {
         .collect();
     // Uneven shards: each holds a different mix of policies and batch sizes.
     assert!(shards.iter().any(|s| s.cells.len() == 5) && shards.iter().any(|s| s.cells.len() == 4));
+    // Through JSON, as `augur eval merge` reads shard files.
+    let shards = shards
+        .iter()
+        .map(|s| serde_json::from_str(&serde_json::to_string(s).unwrap()).unwrap())
+        .collect();
     let merged = merge(shards).unwrap();
     assert_eq!(merged.cells, whole.cells);
     let a = serde_json::to_string(&summarise(&whole)).unwrap();
@@ -86,6 +91,7 @@ fn merge_refuses_missing_duplicate_and_foreign_shards() {
     let cut = |mut e: Evaluation| {
         e.file.policies.truncate(1);
         e.file.episodes.steps = 5;
+        e.file.prediction.horizon = 5;
         e
     };
     let eval = cut(eval);
@@ -129,10 +135,10 @@ fn both_worlds_rank_doing_nothing_last_and_errors_grow_with_horizon() {
     assert_eq!(rmse.len(), 12);
     assert_eq!(summary.prediction_error.features, ["cos_theta", "sin_theta", "theta_dot"]);
     assert!(rmse[0][2] < rmse[11][2], "θ̇ error does not grow: {rmse:?}");
-    // 3 seeds x 4 windows (starts 0, 10, 20, 30) reach the first step; the window at 30
-    // has only 10 steps left.
-    assert_eq!(summary.prediction_error.windows[0], 12);
-    assert_eq!(summary.prediction_error.windows[11], 9);
+    // 6 policies x 3 seeds x 4 windows (starts 0, 10, 20, 30) reach the first step;
+    // the window at 30 has only 10 steps left.
+    assert_eq!(summary.prediction_error.windows[0], 72);
+    assert_eq!(summary.prediction_error.windows[11], 54);
     let agreement = summary.rank_correlation.unwrap();
     assert_eq!(agreement.policies, 6);
     assert!(agreement.spearman.is_finite());

@@ -294,6 +294,16 @@ impl Evaluation {
         if f.prediction.horizon == 0 || f.prediction.stride == 0 {
             bail!("`prediction.horizon` and `prediction.stride` must be at least 1");
         }
+        if f.prediction.horizon > f.episodes.steps {
+            bail!(
+                "`prediction.horizon` ({}) is longer than an episode (`episodes.steps` = {})",
+                f.prediction.horizon,
+                f.episodes.steps
+            );
+        }
+        if f.episodes.first_seed.checked_add(f.episodes.seeds).is_none() {
+            bail!("`episodes.first_seed` + `episodes.seeds` overflows");
+        }
         match f.reference.plant {
             PlantKind::Pendulum => self
                 .starts()
@@ -390,7 +400,7 @@ package = "models/pendulum"
 plant = "pendulum"
 [episodes]
 seeds = 3
-steps = 10
+steps = 60
 [[policy]]
 name = "zero"
 kind = "zero"
@@ -424,7 +434,7 @@ params = ["command.change_cost:=0.1"]
         let text = GOOD.replace("transitions = 64", "transitons = 64");
         let e = error(&text);
         assert!(e.contains("transitons"), "{e}");
-        let text = GOOD.replace("steps = 10", "steps = \"ten\"");
+        let text = GOOD.replace("steps = 60", "steps = \"sixty\"");
         let e = error(&text);
         assert!(e.contains("steps"), "{e}");
     }
@@ -444,6 +454,10 @@ params = ["command.change_cost:=0.1"]
         let cases = [
             (GOOD.replace("transitions = 64\n", ""), "needs `transitions`"),
             (GOOD.replace("seeds = 3", "seeds = 0"), "`episodes.seeds`"),
+            (
+                GOOD.replace("steps = 60", "steps = 60\n[prediction]\nhorizon = 61"),
+                "`prediction.horizon` (61) is longer than an episode",
+            ),
             (
                 GOOD.replace("seeds = 3", "seeds = 3\nfirst_seed = 299"),
                 "--starts gymnasium has seeds 0..300",

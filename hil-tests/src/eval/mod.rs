@@ -190,7 +190,7 @@ pub fn run_shard(
         Mutex::new(Vec::new());
     let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
+        for _ in 0..jobs.clamp(1, units.len().max(1)) {
             scope.spawn(|| {
                 let outcome = (|| -> anyhow::Result<()> {
                     let mut worker = Worker::new(evaluation, tools)?;
@@ -355,7 +355,10 @@ impl<'a> Worker<'a> {
                 policy
                     .act(row, &obs, &mut action)
                     .with_context(|| format!("seed {seed}, step {t} on the reference plant"))?;
-                let (reward, next) = self.reference.step(&action)?;
+                let (reward, next) = self
+                    .reference
+                    .step(&action)
+                    .with_context(|| format!("seed {seed}, step {t} on the reference plant"))?;
                 total += reward;
                 rewards.push(reward);
                 actions.extend_from_slice(&action);
@@ -417,14 +420,18 @@ impl<'a> Worker<'a> {
         let spec = &self.evaluation.file.prediction;
         let (o, a) = (self.sim.obs_dim(), self.sim.action_dim());
         let steps = self.evaluation.file.episodes.steps;
-        // (trajectory, start step, length)
-        let windows: Vec<(usize, usize, usize)> = (0..trajectories.len())
+        // (trajectory, start step, length), longest first: the windows still running
+        // at step k are a prefix, and only they are stepped. A cell's own windows
+        // keep their order (length, then start), so its sums do not depend on the
+        // other cells of the unit.
+        let mut windows: Vec<(usize, usize, usize)> = (0..trajectories.len())
             .flat_map(|i| {
                 (0..steps)
                     .step_by(spec.stride)
                     .map(move |t0| (i, t0, spec.horizon.min(steps - t0)))
             })
             .collect();
+        windows.sort_by_key(|&(i, t0, len)| (std::cmp::Reverse(len), i, t0));
         let mut sums: Vec<PredictionSums> = trajectories
             .iter()
             .map(|_| PredictionSums {
@@ -438,23 +445,19 @@ impl<'a> Worker<'a> {
         for &(i, t0, _) in &windows {
             starts.extend_from_slice(&trajectories[i].observations[t0 * o..(t0 + 1) * o]);
         }
-        self.sim.reset(&starts)?;
+        self.sim.reset(&starts).context("open-loop prediction")?;
         let mut actions = vec![0.0f32; windows.len() * a];
-        let longest = windows.iter().map(|w| w.2).max().unwrap_or(0);
+        let longest = windows.first().map_or(0, |w| w.2);
         for k in 0..longest {
-            for (row, &(i, t0, len)) in windows.iter().enumerate() {
-                let out = &mut actions[row * a..(row + 1) * a];
-                if k < len {
-                    out.copy_from_slice(&trajectories[i].actions[(t0 + k) * a..(t0 + k + 1) * a]);
-                } else {
-                    out.fill(0.0);
-                }
+            let running = windows.partition_point(|w| w.2 > k);
+            for (row, &(i, t0, _)) in windows[..running].iter().enumerate() {
+                actions[row * a..(row + 1) * a]
+                    .copy_from_slice(&trajectories[i].actions[(t0 + k) * a..(t0 + k + 1) * a]);
             }
-            self.sim.step(&actions)?;
-            for (row, &(i, t0, len)) in windows.iter().enumerate() {
-                if k >= len {
-                    continue;
-                }
+            self.sim
+                .step_first(running, &actions[..running * a])
+                .with_context(|| format!("open-loop prediction, step {}", k + 1))?;
+            for (row, &(i, t0, _)) in windows[..running].iter().enumerate() {
                 let trajectory = &trajectories[i];
                 let truth = &trajectory.observations[(t0 + k + 1) * o..(t0 + k + 2) * o];
                 let sum = &mut sums[i];
@@ -462,7 +465,7 @@ impl<'a> Worker<'a> {
                 sum.reward_error[k] += reward_error;
                 sum.reward_squared[k] += reward_error * reward_error;
                 for (d, (&x, &y)) in self.sim.observation(row).iter().zip(truth).enumerate() {
-                    sum.squared[k][d] += f64::from(x - y).powi(2);
+                    sum.squared[k][d] += (f64::from(x) - f64::from(y)).powi(2);
                 }
                 sum.windows[k] += 1;
             }
@@ -479,7 +482,11 @@ pub fn merge(shards: Vec<ShardFile>) -> anyhow::Result<ShardFile> {
     };
     let evaluation = first.evaluation.clone();
     let observation = first.observation.clone();
+    let first_shard = first.shard;
     let count = first.shard.count;
+    if evaluation.policies.is_empty() || evaluation.episodes.seeds == 0 {
+        bail!("{}: an evaluation without policies or seeds", ShardFile::file_name(first_shard));
+    }
     let mut seen = vec![false; count];
     for s in &shards {
         if s.format != SHARD_FORMAT {
@@ -493,7 +500,14 @@ pub fn merge(shards: Vec<ShardFile>) -> anyhow::Result<ShardFile> {
             );
         }
         if s.shard.count != count {
-            bail!("shards of {} and of {} ways cannot be merged", count, s.shard.count);
+            bail!(
+                "{} and {} split the grid differently and cannot be merged (did a directory hold an earlier run?)",
+                ShardFile::file_name(first_shard),
+                ShardFile::file_name(s.shard)
+            );
+        }
+        if !(1..=count).contains(&s.shard.index) {
+            bail!("a shard file names shard {}/{count}", s.shard.index);
         }
         if std::mem::replace(&mut seen[s.shard.index - 1], true) {
             bail!("shard {}/{count} is given twice", s.shard.index);
@@ -507,11 +521,35 @@ pub fn merge(shards: Vec<ShardFile>) -> anyhow::Result<ShardFile> {
     let mut cells: Vec<Option<Cell>> = vec![None; grid];
     let mut timing = Vec::new();
     for s in shards {
+        if s.observation != observation {
+            bail!(
+                "{} names the observation {:?}, {} {:?}: different simulator packages",
+                ShardFile::file_name(s.shard),
+                s.observation,
+                ShardFile::file_name(first_shard),
+                observation
+            );
+        }
         timing.extend(s.timing);
         for cell in s.cells {
-            let index = cell.policy * seeds + (cell.seed - evaluation.episodes.first_seed) as usize;
-            if index >= grid || cells[index].is_some() {
-                bail!("cell (policy {}, seed {}) is out of the grid or given twice", cell.policy, cell.seed);
+            let offset = cell
+                .seed
+                .checked_sub(evaluation.episodes.first_seed)
+                .filter(|&o| o < seeds as u64);
+            let (Some(offset), true) = (offset, cell.policy < evaluation.policies.len()) else {
+                bail!(
+                    "{}: cell (policy {}, seed {}) is outside the grid ({} policies, seeds {}..{})",
+                    ShardFile::file_name(s.shard),
+                    cell.policy,
+                    cell.seed,
+                    evaluation.policies.len(),
+                    evaluation.episodes.first_seed,
+                    evaluation.episodes.first_seed + seeds as u64
+                );
+            };
+            let index = cell.policy * seeds + offset as usize;
+            if cells[index].is_some() {
+                bail!("cell (policy {}, seed {}) is given twice", cell.policy, cell.seed);
             }
             cells[index] = Some(cell);
         }

@@ -120,9 +120,19 @@ impl Policy {
                 prototype, rows, ..
             } => {
                 rows.clear();
-                for _ in seeds {
+                let base = match prototype.as_ref() {
+                    AnyPlanner::Tree(p) => p.config().seed,
+                    AnyPlanner::Mppi(p) => p.config().seed,
+                };
+                for &episode in seeds {
                     let mut planner = (**prototype).clone();
                     planner.reset();
+                    // Each episode its own stream, as the random policy's.
+                    let seed = mix(base, episode);
+                    match &mut planner {
+                        AnyPlanner::Tree(p) => p.set_seed(seed),
+                        AnyPlanner::Mppi(p) => p.set_seed(seed),
+                    }
                     rows.push(planner);
                 }
             }

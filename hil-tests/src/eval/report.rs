@@ -433,6 +433,27 @@ fn page(
             base64::engine::general_purpose::STANDARD.encode(bytes)
         );
     }
+    if let Some(first) = summary.prediction_by_policy.first() {
+        page.push_str("<h2>Open-loop prediction error along each policy's reference episodes</h2><table><tr><th>policy</th>");
+        for &k in &first.steps {
+            for name in &summary.prediction_error.features {
+                let _ = write!(page, "<th>{} @{k}</th>", escape(name));
+            }
+            let _ = write!(page, "<th>reward bias @{k}</th>");
+        }
+        page.push_str("</tr>");
+        for p in &summary.prediction_by_policy {
+            let _ = write!(page, "<tr><td>{}</td>", escape(&p.policy));
+            for (row, bias) in p.rmse.iter().zip(&p.reward_bias) {
+                for e in row {
+                    let _ = write!(page, "<td>{e:.3}</td>");
+                }
+                let _ = write!(page, "<td>{bias:+.3}</td>");
+            }
+            page.push_str("</tr>");
+        }
+        page.push_str("</table>");
+    }
     page.push_str("<h2>Speed</h2><table><tr><th>policy</th><th>world</th><th>episodes</th><th>seconds</th><th>episodes/s</th></tr>");
     for t in &grid.timing {
         let _ = write!(

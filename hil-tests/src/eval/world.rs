@@ -147,8 +147,28 @@ impl LearnedSim {
             self.rows,
             self.action_dim
         );
-        let a = self.action_dim;
-        for (row_out, row_in) in self.action.chunks_exact_mut(a).zip(actions.chunks_exact(a)) {
+        self.step_first(self.rows, actions)
+    }
+
+    /// Steps only the first `rows` rows with `actions` (`[rows, A]`); the others
+    /// keep their state (open-loop windows that have ended).
+    pub fn step_first(&mut self, rows: usize, actions: &[f32]) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            rows <= self.rows && actions.len() == rows * self.action_dim,
+            "actions: {} values for {rows} of {} rows of {}",
+            actions.len(),
+            self.rows,
+            self.action_dim
+        );
+        let all = std::mem::replace(&mut self.rows, rows);
+        let result = self.step_rows(actions);
+        self.rows = all;
+        result
+    }
+
+    fn step_rows(&mut self, actions: &[f32]) -> anyhow::Result<()> {
+        let (a, n) = (self.action_dim, self.rows);
+        for (row_out, row_in) in self.action[..n * a].chunks_exact_mut(a).zip(actions.chunks_exact(a)) {
             for (((y, &x), &lo), &hi) in row_out.iter_mut().zip(row_in).zip(&self.low).zip(&self.high) {
                 *y = if x.is_finite() { x.clamp(lo, hi) } else { 0.0 };
             }
@@ -167,17 +187,17 @@ impl LearnedSim {
                 &mut self.obs_norm[start * o..end * o],
             )?;
         }
-        finite("dynamics", &self.z_next)?;
-        finite("reward", &self.reward)?;
-        finite("decoder", &self.obs_norm)?;
-        for (raw, norm) in self.obs.chunks_exact_mut(o).zip(self.obs_norm.chunks_exact(o)) {
+        finite("dynamics", &self.z_next[..n * l])?;
+        finite("reward", &self.reward[..n])?;
+        finite("decoder", &self.obs_norm[..n * o])?;
+        for (raw, norm) in self.obs[..n * o].chunks_exact_mut(o).zip(self.obs_norm.chunks_exact(o)) {
             for (((y, &n), &m), &s) in raw.iter_mut().zip(norm).zip(&self.mean).zip(&self.std) {
                 *y = n * s + m;
             }
         }
         match self.rollout {
             Rollout::Latent => {
-                std::mem::swap(&mut self.z, &mut self.z_next);
+                self.z[..n * l].copy_from_slice(&self.z_next[..n * l]);
                 Ok(())
             }
             Rollout::Reencode => self.encode_current(),
@@ -189,9 +209,12 @@ impl LearnedSim {
         &self.reward
     }
 
+    /// Encodes the first `self.rows` rows' observations.
     fn encode_current(&mut self) -> anyhow::Result<()> {
-        self.model.normalise_observation(&self.obs, &mut self.obs_norm);
         let (l, o) = (self.latent_dim, self.obs_dim);
+        let n = self.rows;
+        self.model
+            .normalise_observation(&self.obs[..n * o], &mut self.obs_norm[..n * o]);
         for start in (0..self.rows).step_by(MAX_ROWS) {
             let end = (start + MAX_ROWS).min(self.rows);
             self.model.encode(
@@ -199,7 +222,7 @@ impl LearnedSim {
                 &mut self.z[start * l..end * l],
             )?;
         }
-        finite("encoder", &self.z)
+        finite("encoder", &self.z[..n * l])
     }
 }
 
@@ -329,5 +352,58 @@ impl Drop for ReacherReference {
         let _ = writeln!(self.stdin, "{{\"quit\": true}}");
         let _ = self.stdin.flush();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plants::learned::LearnedPlant;
+
+    fn pendulum() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pendulum")
+    }
+
+    fn starts(n: usize) -> Vec<f32> {
+        let mut reference = PendulumReference::new(Starts::Gymnasium);
+        (0..n as u64).flat_map(|s| reference.reset(s).unwrap()).collect()
+    }
+
+    /// A row's trajectory is the same bits alone, in a batch of 7, and in the
+    /// one-row `LearnedPlant` that `augur hil` runs: batching changes nothing.
+    #[test]
+    fn rows_do_not_depend_on_their_batch() {
+        for rollout in [Rollout::Reencode, Rollout::Latent] {
+            let mut batch = LearnedSim::load(&pendulum(), rollout).unwrap();
+            let mut alone = LearnedSim::load(&pendulum(), rollout).unwrap();
+            let mut plant = LearnedPlant::load(&pendulum(), rollout).unwrap();
+            let all = starts(7);
+            batch.reset(&all).unwrap();
+            alone.reset(&all[3 * 3..4 * 3]).unwrap();
+            plant.reset(&all[3 * 3..4 * 3]).unwrap();
+            for t in 0..30 {
+                let actions: Vec<f32> = (0..7).map(|r| ((t * 7 + r) % 9) as f32 * 0.5 - 2.0).collect();
+                batch.step(&actions).unwrap();
+                alone.step(&actions[3..4]).unwrap();
+                let reward = plant.step(&actions[3..4]).unwrap();
+                assert_eq!(batch.observation(3), alone.observation(0), "{rollout:?} step {t}");
+                assert_eq!(batch.rewards()[3], alone.rewards()[0]);
+                assert_eq!(alone.observation(0), plant.observation());
+                assert_eq!(alone.rewards()[0], reward);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_widths_and_packages_without_decoder_are_errors() {
+        let mut sim = LearnedSim::load(&pendulum(), Rollout::Reencode).unwrap();
+        let e = sim.reset(&[1.0, 0.0]).unwrap_err().to_string();
+        assert!(e.contains("not whole rows of 3"), "{e}");
+        sim.reset(&starts(2)).unwrap();
+        let e = sim.step(&[0.0]).unwrap_err().to_string();
+        assert!(e.contains("1 values for 2 rows of 1"), "{e}");
+        let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/bench-1m");
+        let e = LearnedSim::load(&bench, Rollout::Reencode).err().unwrap().to_string();
+        assert!(e.contains("no decoder graph"), "{e}");
     }
 }
