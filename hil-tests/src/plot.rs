@@ -233,13 +233,21 @@ pub fn scatter_png(
         // Past the palette's length, triangles keep points of one colour apart.
         if index < PALETTE.len() {
             chart
-                .draw_series(std::iter::once(Circle::new((p.x.1, p.y.1), 5, color.filled())))
+                .draw_series(std::iter::once(Circle::new(
+                    (p.x.1, p.y.1),
+                    5,
+                    color.filled(),
+                )))
                 .map_err(drawing_error(path))?
                 .label(p.label.as_str())
                 .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
         } else {
             chart
-                .draw_series(std::iter::once(TriangleMarker::new((p.x.1, p.y.1), 7, color.filled())))
+                .draw_series(std::iter::once(TriangleMarker::new(
+                    (p.x.1, p.y.1),
+                    7,
+                    color.filled(),
+                )))
                 .map_err(drawing_error(path))?
                 .label(p.label.as_str())
                 .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 7, color.filled()));

@@ -99,7 +99,9 @@ fn merge_refuses_missing_duplicate_and_foreign_shards() {
     let two = run_shard(&eval, Shard { index: 2, count: 2 }, 1, &tools, &bar).unwrap();
     let error = merge(vec![one.clone()]).unwrap_err().to_string();
     assert!(error.contains("shard 2/2 is missing"), "{error}");
-    let error = merge(vec![one.clone(), one.clone()]).unwrap_err().to_string();
+    let error = merge(vec![one.clone(), one.clone()])
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("given twice"), "{error}");
     let mut other = two.clone();
     other.evaluation.episodes.steps = 6;
@@ -114,7 +116,14 @@ fn merge_refuses_missing_duplicate_and_foreign_shards() {
 #[test]
 fn both_worlds_rank_doing_nothing_last_and_errors_grow_with_horizon() {
     let eval = small();
-    let grid = run_shard(&eval, Shard::ALL, 2, &Tools::from_env(), &ProgressBar::hidden()).unwrap();
+    let grid = run_shard(
+        &eval,
+        Shard::ALL,
+        2,
+        &Tools::from_env(),
+        &ProgressBar::hidden(),
+    )
+    .unwrap();
     let summary = summarise(&grid);
     let by_name = |name: &str| summary.policies.iter().find(|p| p.name == name).unwrap();
     for strong in ["tree-64", "sac-20k"] {
@@ -133,7 +142,10 @@ fn both_worlds_rank_doing_nothing_last_and_errors_grow_with_horizon() {
     }
     let rmse = &summary.prediction_error.rmse;
     assert_eq!(rmse.len(), 12);
-    assert_eq!(summary.prediction_error.features, ["cos_theta", "sin_theta", "theta_dot"]);
+    assert_eq!(
+        summary.prediction_error.features,
+        ["cos_theta", "sin_theta", "theta_dot"]
+    );
     assert!(rmse[0][2] < rmse[11][2], "θ̇ error does not grow: {rmse:?}");
     // 6 policies x 3 seeds x 4 windows (starts 0, 10, 20, 30) reach the first step;
     // the window at 30 has only 10 steps left.
@@ -151,13 +163,19 @@ fn an_onnx_policy_of_the_wrong_shape_is_refused_with_the_tensor_named() {
         .err()
         .expect("refused")
         .to_string();
-    assert!(error.contains("input `obs`") && error.contains("expected [batch, 3]"), "{error}");
+    assert!(
+        error.contains("input `obs`") && error.contains("expected [batch, 3]"),
+        "{error}"
+    );
     // The pendulum's encoder reads 3 observations but returns 32 values, not 1 action.
     let error = load_onnx_policy(&models().join("pendulum/encoder.onnx"), 3, 1)
         .err()
         .expect("refused")
         .to_string();
-    assert!(error.contains("output `") && error.contains("expected f32 [1, 1]"), "{error}");
+    assert!(
+        error.contains("output `") && error.contains("expected f32 [1, 1]"),
+        "{error}"
+    );
     // Not an ONNX file at all.
     let error = load_onnx_policy(&models().join("pendulum/manifest.toml"), 3, 1)
         .err()

@@ -67,7 +67,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .file
         .context("give an evaluation file (augur eval FILE.toml) or `augur eval merge DIR...`")?;
     let eval = Evaluation::load(&file)?;
-    let shard = args.shard.as_deref().map(Shard::parse).transpose()?.unwrap_or(Shard::ALL);
+    let shard = args
+        .shard
+        .as_deref()
+        .map(Shard::parse)
+        .transpose()?
+        .unwrap_or(Shard::ALL);
     let out = args.out.unwrap_or_else(|| default_out(&eval.file.name));
     let tools = Tools::from_env();
     let f = &eval.file;
@@ -88,8 +93,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("[{bar:40}] {pos}/{len} episodes, {elapsed} elapsed, eta {eta}")?
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "[{bar:40}] {pos}/{len} episodes, {elapsed} elapsed, eta {eta}",
+        )?
+        .progress_chars("=> "),
     );
     let started = std::time::Instant::now();
     let result = evaluation::run_shard(&eval, shard, args.jobs, &tools, &bar)?;
@@ -120,7 +127,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     finish(&out, &result, &throughput)
 }
 
-fn finish(out: &std::path::Path, grid: &ShardFile, throughput: &[Throughput]) -> anyhow::Result<()> {
+fn finish(
+    out: &std::path::Path,
+    grid: &ShardFile,
+    throughput: &[Throughput],
+) -> anyhow::Result<()> {
     let summary = report::summarise(grid);
     println!("{}", report::table(&summary));
     let errors = &summary.prediction_error;
@@ -142,6 +153,10 @@ fn finish(out: &std::path::Path, grid: &ShardFile, throughput: &[Throughput]) ->
         );
     }
     let files = report::write(out, grid, &summary, throughput)?;
-    println!("summary: {}\nreport: {}", files.summary.display(), files.html.display());
+    println!(
+        "summary: {}\nreport: {}",
+        files.summary.display(),
+        files.html.display()
+    );
     Ok(())
 }

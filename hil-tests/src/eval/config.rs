@@ -301,7 +301,11 @@ impl Evaluation {
                 f.episodes.steps
             );
         }
-        if f.episodes.first_seed.checked_add(f.episodes.seeds).is_none() {
+        if f.episodes
+            .first_seed
+            .checked_add(f.episodes.seeds)
+            .is_none()
+        {
             bail!("`episodes.first_seed` + `episodes.seeds` overflows");
         }
         match f.reference.plant {
@@ -345,7 +349,9 @@ impl Evaluation {
             match policy.kind {
                 PolicyKind::Planner => {
                     match policy.transitions {
-                        None => bail!("{at}: a planner needs `transitions` (model transitions per plan)"),
+                        None => bail!(
+                            "{at}: a planner needs `transitions` (model transitions per plan)"
+                        ),
                         Some(0) => bail!("{at}: `transitions` must be at least 1"),
                         Some(_) => {}
                     }
@@ -452,7 +458,10 @@ params = ["command.change_cost:=0.1"]
     #[test]
     fn semantic_errors_name_the_field() {
         let cases = [
-            (GOOD.replace("transitions = 64\n", ""), "needs `transitions`"),
+            (
+                GOOD.replace("transitions = 64\n", ""),
+                "needs `transitions`",
+            ),
             (GOOD.replace("seeds = 3", "seeds = 0"), "`episodes.seeds`"),
             (
                 GOOD.replace("steps = 60", "steps = 60\n[prediction]\nhorizon = 61"),
@@ -467,7 +476,10 @@ params = ["command.change_cost:=0.1"]
                 "`name` is used by an earlier policy",
             ),
             (
-                GOOD.replace("kind = \"planner\"", "kind = \"planner\"\nplanner = \"rrt\""),
+                GOOD.replace(
+                    "kind = \"planner\"",
+                    "kind = \"planner\"\nplanner = \"rrt\"",
+                ),
                 "`planner` is `rrt`",
             ),
             (
@@ -475,7 +487,10 @@ params = ["command.change_cost:=0.1"]
                 "`params` entry",
             ),
             (
-                GOOD.replace("kind = \"zero\"", "kind = \"onnx\"\nfile = \"nowhere.onnx\""),
+                GOOD.replace(
+                    "kind = \"zero\"",
+                    "kind = \"onnx\"\nfile = \"nowhere.onnx\"",
+                ),
                 "`file` ./nowhere.onnx does not exist",
             ),
             (

@@ -209,7 +209,8 @@ pub fn run_shard(
                             .with_context(|| format!("policy `{}`", spec.name))?;
                         bar.inc(seeds.len() as u64);
                         let seconds = started.elapsed().as_secs_f64();
-                        let mean = per_seed.iter().map(|r| r.0).sum::<f64>() / per_seed.len() as f64;
+                        let mean =
+                            per_seed.iter().map(|r| r.0).sum::<f64>() / per_seed.len() as f64;
                         crate::report::progress_line(
                             bar,
                             format!(
@@ -255,7 +256,10 @@ pub fn run_shard(
                 seed,
                 reference_return: reference.2[i].0,
                 learned_return: learned.2[i].0,
-                prediction: reference.2[i].1.clone().expect("reference episodes predict"),
+                prediction: reference.2[i]
+                    .1
+                    .clone()
+                    .expect("reference episodes predict"),
             });
         }
         for (world, r) in [("reference", reference), ("learned", learned)] {
@@ -299,7 +303,9 @@ impl<'a> Worker<'a> {
         )?;
         let reference: Box<dyn Reference> = match evaluation.file.reference.plant {
             PlantKind::Pendulum => Box::new(PendulumReference::new(evaluation.starts())),
-            PlantKind::Reacher => Box::new(ReacherReference::start(&tools.python, &tools.workspace)?),
+            PlantKind::Reacher => {
+                Box::new(ReacherReference::start(&tools.python, &tools.workspace)?)
+            }
         };
         Ok(Worker {
             evaluation,
@@ -373,7 +379,11 @@ impl<'a> Worker<'a> {
             });
         }
         let sums = self.predict(&trajectories)?;
-        Ok(out.into_iter().zip(sums).map(|(r, s)| (r, Some(s))).collect())
+        Ok(out
+            .into_iter()
+            .zip(sums)
+            .map(|(r, s)| (r, Some(s)))
+            .collect())
     }
 
     fn learned_episodes(
@@ -485,12 +495,19 @@ pub fn merge(shards: Vec<ShardFile>) -> anyhow::Result<ShardFile> {
     let first_shard = first.shard;
     let count = first.shard.count;
     if evaluation.policies.is_empty() || evaluation.episodes.seeds == 0 {
-        bail!("{}: an evaluation without policies or seeds", ShardFile::file_name(first_shard));
+        bail!(
+            "{}: an evaluation without policies or seeds",
+            ShardFile::file_name(first_shard)
+        );
     }
     let mut seen = vec![false; count];
     for s in &shards {
         if s.format != SHARD_FORMAT {
-            bail!("{}: format {} (this build reads {SHARD_FORMAT})", ShardFile::file_name(s.shard), s.format);
+            bail!(
+                "{}: format {} (this build reads {SHARD_FORMAT})",
+                ShardFile::file_name(s.shard),
+                s.format
+            );
         }
         if s.evaluation != evaluation {
             bail!(
@@ -549,7 +566,11 @@ pub fn merge(shards: Vec<ShardFile>) -> anyhow::Result<ShardFile> {
             };
             let index = cell.policy * seeds + offset as usize;
             if cells[index].is_some() {
-                bail!("cell (policy {}, seed {}) is given twice", cell.policy, cell.seed);
+                bail!(
+                    "cell (policy {}, seed {}) is given twice",
+                    cell.policy,
+                    cell.seed
+                );
             }
             cells[index] = Some(cell);
         }
@@ -557,7 +578,15 @@ pub fn merge(shards: Vec<ShardFile>) -> anyhow::Result<ShardFile> {
     let cells = cells
         .into_iter()
         .enumerate()
-        .map(|(i, c)| c.with_context(|| format!("cell {i} (policy {}, seed index {}) is in no shard", i / seeds, i % seeds)))
+        .map(|(i, c)| {
+            c.with_context(|| {
+                format!(
+                    "cell {i} (policy {}, seed index {}) is in no shard",
+                    i / seeds,
+                    i % seeds
+                )
+            })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(ShardFile {
         format: SHARD_FORMAT,
@@ -595,8 +624,10 @@ pub fn read_shards(paths: &[PathBuf]) -> anyhow::Result<Vec<ShardFile>> {
     files
         .iter()
         .map(|f| {
-            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("{} is not a shard file", f.display()))
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a shard file", f.display()))
         })
         .collect()
 }

@@ -141,7 +141,12 @@ impl Policy {
     }
 
     /// The action of row `row` at raw observation `observation`, within the bounds.
-    pub fn act(&mut self, row: usize, observation: &[f32], action: &mut [f32]) -> anyhow::Result<()> {
+    pub fn act(
+        &mut self,
+        row: usize,
+        observation: &[f32],
+        action: &mut [f32],
+    ) -> anyhow::Result<()> {
         debug_assert_eq!(observation.len(), self.obs_dim);
         match &mut self.kind {
             Kind::Zero => action.fill(0.0),

@@ -119,22 +119,26 @@ pub fn summarise(grid: &ShardFile) -> Summary {
     let features = grid.observation.clone();
     let prediction_error = prediction(grid.cells.iter().map(|c| &c.prediction), features.clone());
     let horizon = file.prediction.horizon;
-    let columns: Vec<usize> = [1, 10, horizon]
-        .into_iter()
-        .filter(|&k| k <= horizon)
-        .fold(Vec::new(), |mut v, k| {
-            if !v.contains(&k) {
-                v.push(k);
-            }
-            v
-        });
+    let columns: Vec<usize> =
+        [1, 10, horizon]
+            .into_iter()
+            .filter(|&k| k <= horizon)
+            .fold(Vec::new(), |mut v, k| {
+                if !v.contains(&k) {
+                    v.push(k);
+                }
+                v
+            });
     let prediction_by_policy = file
         .policies
         .iter()
         .enumerate()
         .map(|(p, spec)| {
             let e = prediction(
-                grid.cells.iter().filter(|c| c.policy == p).map(|c| &c.prediction),
+                grid.cells
+                    .iter()
+                    .filter(|c| c.policy == p)
+                    .map(|c| &c.prediction),
                 features.clone(),
             );
             PolicyPrediction {
@@ -158,7 +162,10 @@ pub fn summarise(grid: &ShardFile) -> Summary {
 }
 
 /// Sums cells' prediction errors (in the order given) into root-mean-squares.
-fn prediction<'a>(cells: impl Iterator<Item = &'a super::PredictionSums>, features: Vec<String>) -> PredictionError {
+fn prediction<'a>(
+    cells: impl Iterator<Item = &'a super::PredictionSums>,
+    features: Vec<String>,
+) -> PredictionError {
     let mut squared: Vec<Vec<f64>> = Vec::new();
     let mut reward_error: Vec<f64> = Vec::new();
     let mut reward_squared: Vec<f64> = Vec::new();
@@ -185,8 +192,16 @@ fn prediction<'a>(cells: impl Iterator<Item = &'a super::PredictionSums>, featur
             .zip(&windows)
             .map(|(row, &n)| row.iter().map(|&s| per(s, n).sqrt()).collect())
             .collect(),
-        reward_rmse: reward_squared.iter().zip(&windows).map(|(&s, &n)| per(s, n).sqrt()).collect(),
-        reward_bias: reward_error.iter().zip(&windows).map(|(&s, &n)| per(s, n)).collect(),
+        reward_rmse: reward_squared
+            .iter()
+            .zip(&windows)
+            .map(|(&s, &n)| per(s, n).sqrt())
+            .collect(),
+        reward_bias: reward_error
+            .iter()
+            .zip(&windows)
+            .map(|(&s, &n)| per(s, n))
+            .collect(),
         features,
         windows,
     }
@@ -248,7 +263,10 @@ pub fn write(
             "{}: mean return per policy, 95% intervals (Spearman {spearman})",
             summary.name
         ),
-        ("return on the reference plant", "return in the learned simulator"),
+        (
+            "return on the reference plant",
+            "return in the learned simulator",
+        ),
         &points,
         (900, 760),
     )?;
@@ -264,13 +282,20 @@ pub fn write(
     scatter_png(
         &best,
         &format!("{}: the better half of the policies, zoomed", summary.name),
-        ("return on the reference plant", "return in the learned simulator"),
+        (
+            "return on the reference plant",
+            "return in the learned simulator",
+        ),
         &zoomed,
         (900, 760),
     )?;
     let prediction = dir.join("prediction_error.png");
     let curve = |values: &[f64]| -> Vec<(f64, f64)> {
-        values.iter().enumerate().map(|(k, &v)| ((k + 1) as f64, v)).collect()
+        values
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| ((k + 1) as f64, v))
+            .collect()
     };
     let panels: Vec<Panel> = summary
         .prediction_error
@@ -318,32 +343,48 @@ pub fn write(
         200,
     )?;
     let html = dir.join("report.html");
-    std::fs::write(&html, page(summary, grid, throughput, &[returns, best, prediction])?)
-        .with_context(|| format!("writing {}", html.display()))?;
+    std::fs::write(
+        &html,
+        page(summary, grid, throughput, &[returns, best, prediction])?,
+    )
+    .with_context(|| format!("writing {}", html.display()))?;
     Ok(ReportFiles {
         summary: summary_path,
         html,
     })
 }
 
+/// A policy's row: name, kind, the three intervals, both ranks.
+fn columns(p: &PolicySummary) -> [String; 7] {
+    let interval = |i: &Interval| format!("{:.1} [{:.1}, {:.1}]", i.mean, i.low, i.high);
+    [
+        p.name.clone(),
+        p.kind.clone(),
+        interval(&p.reference),
+        interval(&p.learned),
+        interval(&p.gap),
+        p.reference_rank.to_string(),
+        p.learned_rank.to_string(),
+    ]
+}
+
 /// The table printed at the end of a run.
 pub fn table(summary: &Summary) -> String {
-    let interval = |i: &Interval| format!("{:.1} [{:.1}, {:.1}]", i.mean, i.low, i.high);
     let mut out = format!(
         "{:<18} {:<8} {:>28} {:>28} {:>26} {:>5} {:>5}\n",
-        "policy", "kind", "reference return [95% CI]", "learned return [95% CI]", "gap [95% CI]", "rank", "rank~"
+        "policy",
+        "kind",
+        "reference return [95% CI]",
+        "learned return [95% CI]",
+        "gap [95% CI]",
+        "rank",
+        "rank~"
     );
     for p in &summary.policies {
+        let [name, kind, reference, learned, gap, rank, rank_learned] = columns(p);
         let _ = writeln!(
             out,
-            "{:<18} {:<8} {:>28} {:>28} {:>26} {:>5} {:>5}",
-            p.name,
-            p.kind,
-            interval(&p.reference),
-            interval(&p.learned),
-            interval(&p.gap),
-            p.reference_rank,
-            p.learned_rank
+            "{name:<18} {kind:<8} {reference:>28} {learned:>28} {gap:>26} {rank:>5} {rank_learned:>5}"
         );
     }
     match &summary.rank_correlation {
@@ -375,7 +416,11 @@ fn page(
     figures: &[PathBuf],
 ) -> anyhow::Result<String> {
     let mut page = String::new();
-    let verdict = if summary.trusted { "trusted" } else { "not trusted" };
+    let verdict = if summary.trusted {
+        "trusted"
+    } else {
+        "not trusted"
+    };
     let _ = write!(
         page,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>augur eval {name}: {verdict}</title>\
@@ -409,27 +454,24 @@ fn page(
         "<table><tr><th>policy</th><th>kind</th><th>reference return [95% CI]</th>\
          <th>learned return [95% CI]</th><th>gap [95% CI]</th><th>rank (reference)</th><th>rank (learned)</th></tr>",
     );
-    let interval = |i: &Interval| format!("{:.1} [{:.1}, {:.1}]", i.mean, i.low, i.high);
     for p in &summary.policies {
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&p.name),
-            p.kind,
-            interval(&p.reference),
-            interval(&p.learned),
-            interval(&p.gap),
-            p.reference_rank,
-            p.learned_rank
-        );
+        page.push_str("<tr>");
+        for cell in columns(p) {
+            let _ = write!(page, "<td>{}</td>", escape(&cell));
+        }
+        page.push_str("</tr>");
     }
     page.push_str("</table>");
     for figure in figures {
-        let bytes = std::fs::read(figure).with_context(|| format!("reading {}", figure.display()))?;
+        let bytes =
+            std::fs::read(figure).with_context(|| format!("reading {}", figure.display()))?;
         let _ = write!(
             page,
             "<p><img alt=\"{}\" src=\"data:image/png;base64,{}\"></p>",
-            figure.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
+            figure
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default(),
             base64::engine::general_purpose::STANDARD.encode(bytes)
         );
     }

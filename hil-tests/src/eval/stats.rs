@@ -130,10 +130,16 @@ mod tests {
         let x = [-900.0, -400.0, -150.0, -140.0];
         let same = [-1000.0, -300.0, -200.0, -100.0];
         let r = rank_agreement(&x, &same).unwrap();
-        assert_eq!((r.spearman, r.kendall, r.pairwise_agreement), (1.0, 1.0, 1.0));
+        assert_eq!(
+            (r.spearman, r.kendall, r.pairwise_agreement),
+            (1.0, 1.0, 1.0)
+        );
         let reversed: Vec<f64> = same.iter().rev().copied().collect();
         let r = rank_agreement(&x, &reversed).unwrap();
-        assert_eq!((r.spearman, r.kendall, r.pairwise_agreement), (-1.0, -1.0, 0.0));
+        assert_eq!(
+            (r.spearman, r.kendall, r.pairwise_agreement),
+            (-1.0, -1.0, 0.0)
+        );
         assert_eq!(r.discordant_pairs, 6);
     }
 

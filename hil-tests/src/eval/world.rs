@@ -168,8 +168,16 @@ impl LearnedSim {
 
     fn step_rows(&mut self, actions: &[f32]) -> anyhow::Result<()> {
         let (a, n) = (self.action_dim, self.rows);
-        for (row_out, row_in) in self.action[..n * a].chunks_exact_mut(a).zip(actions.chunks_exact(a)) {
-            for (((y, &x), &lo), &hi) in row_out.iter_mut().zip(row_in).zip(&self.low).zip(&self.high) {
+        for (row_out, row_in) in self.action[..n * a]
+            .chunks_exact_mut(a)
+            .zip(actions.chunks_exact(a))
+        {
+            for (((y, &x), &lo), &hi) in row_out
+                .iter_mut()
+                .zip(row_in)
+                .zip(&self.low)
+                .zip(&self.high)
+            {
                 *y = if x.is_finite() { x.clamp(lo, hi) } else { 0.0 };
             }
         }
@@ -190,7 +198,10 @@ impl LearnedSim {
         finite("dynamics", &self.z_next[..n * l])?;
         finite("reward", &self.reward[..n])?;
         finite("decoder", &self.obs_norm[..n * o])?;
-        for (raw, norm) in self.obs[..n * o].chunks_exact_mut(o).zip(self.obs_norm.chunks_exact(o)) {
+        for (raw, norm) in self.obs[..n * o]
+            .chunks_exact_mut(o)
+            .zip(self.obs_norm.chunks_exact(o))
+        {
             for (((y, &n), &m), &s) in raw.iter_mut().zip(norm).zip(&self.mean).zip(&self.std) {
                 *y = n * s + m;
             }
@@ -366,7 +377,9 @@ mod tests {
 
     fn starts(n: usize) -> Vec<f32> {
         let mut reference = PendulumReference::new(Starts::Gymnasium);
-        (0..n as u64).flat_map(|s| reference.reset(s).unwrap()).collect()
+        (0..n as u64)
+            .flat_map(|s| reference.reset(s).unwrap())
+            .collect()
     }
 
     /// A row's trajectory is the same bits alone, in a batch of 7, and in the
@@ -382,11 +395,17 @@ mod tests {
             alone.reset(&all[3 * 3..4 * 3]).unwrap();
             plant.reset(&all[3 * 3..4 * 3]).unwrap();
             for t in 0..30 {
-                let actions: Vec<f32> = (0..7).map(|r| ((t * 7 + r) % 9) as f32 * 0.5 - 2.0).collect();
+                let actions: Vec<f32> = (0..7)
+                    .map(|r| ((t * 7 + r) % 9) as f32 * 0.5 - 2.0)
+                    .collect();
                 batch.step(&actions).unwrap();
                 alone.step(&actions[3..4]).unwrap();
                 let reward = plant.step(&actions[3..4]).unwrap();
-                assert_eq!(batch.observation(3), alone.observation(0), "{rollout:?} step {t}");
+                assert_eq!(
+                    batch.observation(3),
+                    alone.observation(0),
+                    "{rollout:?} step {t}"
+                );
                 assert_eq!(batch.rewards()[3], alone.rewards()[0]);
                 assert_eq!(alone.observation(0), plant.observation());
                 assert_eq!(alone.rewards()[0], reward);
@@ -403,7 +422,10 @@ mod tests {
         let e = sim.step(&[0.0]).unwrap_err().to_string();
         assert!(e.contains("1 values for 2 rows of 1"), "{e}");
         let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/bench-1m");
-        let e = LearnedSim::load(&bench, Rollout::Reencode).err().unwrap().to_string();
+        let e = LearnedSim::load(&bench, Rollout::Reencode)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("no decoder graph"), "{e}");
     }
 }
