@@ -81,7 +81,9 @@ pub const GYMNASIUM_SEEDS: u64 = 300;
 
 /// Where the episodes of a bench start (`--starts` of `augur sim` and
 /// `augur bench-control`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Starts {
     /// Gymnasium's own `env.reset(seed=i)` states (seeds below [`GYMNASIUM_SEEDS`]).

@@ -214,20 +214,24 @@ fn html_page(
     page.push_str("</table>");
     returns_table(&mut page, log);
     for figure in figures {
-        let bytes =
-            std::fs::read(figure).with_context(|| format!("reading {}", figure.display()))?;
-        let _ = write!(
-            page,
-            "<p><img alt=\"{}\" src=\"data:image/png;base64,{}\"></p>",
-            figure
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default(),
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        );
+        embed_png(&mut page, figure)?;
     }
     page.push_str("</body></html>\n");
     Ok(page)
+}
+
+/// Appends the PNG at `path` to `page` as an inline image, so the page stands alone.
+pub(crate) fn embed_png(page: &mut String, path: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let _ = write!(
+        page,
+        "<p><img alt=\"{}\" src=\"data:image/png;base64,{}\"></p>",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    );
+    Ok(())
 }
 
 /// Prints `line` above the progress bar, or on its own when the bar is hidden (output

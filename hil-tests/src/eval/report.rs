@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use serde::Serialize;
 
 use super::config::{kind_name, EvalFile};
@@ -16,7 +15,7 @@ use super::stats::{rank_agreement, RankAgreement};
 use super::{ShardFile, UnitTiming};
 use crate::plot::{scatter_png, time_series_png, Panel, ScatterPoint, Series};
 use crate::quality::{bootstrap_mean, paired_difference, Interval};
-use crate::report::escape;
+use crate::report::{embed_png, escape};
 
 /// The Spearman correlation an evaluation must reach for its simulator to be trusted
 /// to rank policies (the bar).
@@ -463,17 +462,7 @@ fn page(
     }
     page.push_str("</table>");
     for figure in figures {
-        let bytes =
-            std::fs::read(figure).with_context(|| format!("reading {}", figure.display()))?;
-        let _ = write!(
-            page,
-            "<p><img alt=\"{}\" src=\"data:image/png;base64,{}\"></p>",
-            figure
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default(),
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        );
+        embed_png(&mut page, figure)?;
     }
     if let Some(first) = summary.prediction_by_policy.first() {
         page.push_str("<h2>Open-loop prediction error along each policy's reference episodes</h2><table><tr><th>policy</th>");
