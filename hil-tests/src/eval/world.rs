@@ -7,243 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use anyhow::{bail, Context as _};
-use augur_planner::WorldModel;
-use augur_runtime::model::{PrepareOptions, TractWorldModel};
 
 use crate::closed_loop::Starts;
-use crate::plants::learned::Rollout;
+pub use crate::plants::learned::LearnedSim;
 use crate::plants::pendulum::Pendulum;
-
-/// Most rows one simulator call takes; larger batches are stepped in chunks.
-pub const MAX_ROWS: usize = 512;
-
-/// A model package with a decoder run as a plant for `rows` episodes at once: each
-/// step is one dynamics call, one decoder call and (re-encoding) one encoder call over
-/// all rows. The MLP executor runs a call of `n` rows over exactly those rows, so a
-/// row's trajectory does not depend on how many others share the batch.
-pub struct LearnedSim {
-    model: TractWorldModel,
-    rollout: Rollout,
-    rows: usize,
-    obs_dim: usize,
-    action_dim: usize,
-    latent_dim: usize,
-    mean: Vec<f32>,
-    std: Vec<f32>,
-    low: Vec<f32>,
-    high: Vec<f32>,
-    z: Vec<f32>,
-    z_next: Vec<f32>,
-    obs_norm: Vec<f32>,
-    obs: Vec<f32>,
-    action: Vec<f32>,
-    reward: Vec<f32>,
-}
-
-impl LearnedSim {
-    /// Loads `package` (which must have a decoder).
-    pub fn load(package: &Path, rollout: Rollout) -> anyhow::Result<LearnedSim> {
-        let options = PrepareOptions {
-            batch_sizes: vec![MAX_ROWS],
-            encoder_batch_sizes: vec![MAX_ROWS],
-            ..PrepareOptions::default()
-        };
-        let model = TractWorldModel::load(package, &options)
-            .with_context(|| format!("loading the simulator package {}", package.display()))?;
-        if !model.has_decoder() {
-            bail!(
-                "the simulator package {} has no decoder graph (latent -> observation): a learned simulator needs one",
-                package.display()
-            );
-        }
-        let dims = model.dims();
-        let manifest = model.manifest();
-        Ok(LearnedSim {
-            rollout,
-            rows: 0,
-            obs_dim: dims.obs_dim,
-            action_dim: dims.action_dim,
-            latent_dim: dims.latent_dim,
-            mean: manifest.observation.iter().map(|f| f.mean).collect(),
-            std: manifest.observation.iter().map(|f| f.std).collect(),
-            low: manifest.action.iter().map(|a| a.low).collect(),
-            high: manifest.action.iter().map(|a| a.high).collect(),
-            z: Vec::new(),
-            z_next: Vec::new(),
-            obs_norm: Vec::new(),
-            obs: Vec::new(),
-            action: Vec::new(),
-            reward: Vec::new(),
-            model,
-        })
-    }
-
-    /// Observation width.
-    pub fn obs_dim(&self) -> usize {
-        self.obs_dim
-    }
-
-    /// Action width.
-    pub fn action_dim(&self) -> usize {
-        self.action_dim
-    }
-
-    /// Action bounds `(low, high)`.
-    pub fn bounds(&self) -> (&[f32], &[f32]) {
-        (&self.low, &self.high)
-    }
-
-    /// Observation feature names (the manifest's).
-    pub fn observation_names(&self) -> Vec<String> {
-        self.model
-            .manifest()
-            .observation
-            .iter()
-            .map(|f| f.name.clone())
-            .collect()
-    }
-
-    /// Starts one episode per row at the raw observations `starts` (`[rows, O]`).
-    pub fn reset(&mut self, starts: &[f32]) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            !starts.is_empty() && starts.len().is_multiple_of(self.obs_dim),
-            "start observations: {} values are not whole rows of {}",
-            starts.len(),
-            self.obs_dim
-        );
-        self.rows = starts.len() / self.obs_dim;
-        let (l, o, a) = (self.latent_dim, self.obs_dim, self.action_dim);
-        self.z = vec![0.0; self.rows * l];
-        self.z_next = vec![0.0; self.rows * l];
-        self.obs_norm = vec![0.0; self.rows * o];
-        self.obs = starts.to_vec();
-        self.action = vec![0.0; self.rows * a];
-        self.reward = vec![0.0; self.rows];
-        self.encode_current()
-    }
-
-    /// Rows stepped together.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Raw observation of row `row`.
-    pub fn observation(&self, row: usize) -> &[f32] {
-        &self.obs[row * self.obs_dim..(row + 1) * self.obs_dim]
-    }
-
-    /// All rows' raw observations, `[rows, O]`.
-    pub fn observations(&self) -> &[f32] {
-        &self.obs
-    }
-
-    /// Steps every row with `actions` (`[rows, A]`, clamped to the bounds) for one
-    /// period; the rewards the package's reward head predicts are in [`Self::rewards`].
-    pub fn step(&mut self, actions: &[f32]) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            actions.len() == self.action.len(),
-            "actions: {} values for {} rows of {}",
-            actions.len(),
-            self.rows,
-            self.action_dim
-        );
-        self.step_first(self.rows, actions)
-    }
-
-    /// Steps only the first `rows` rows with `actions` (`[rows, A]`); the others
-    /// keep their state (open-loop windows that have ended).
-    pub fn step_first(&mut self, rows: usize, actions: &[f32]) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            rows <= self.rows && actions.len() == rows * self.action_dim,
-            "actions: {} values for {rows} of {} rows of {}",
-            actions.len(),
-            self.rows,
-            self.action_dim
-        );
-        let all = std::mem::replace(&mut self.rows, rows);
-        let result = self.step_rows(actions);
-        self.rows = all;
-        result
-    }
-
-    fn step_rows(&mut self, actions: &[f32]) -> anyhow::Result<()> {
-        let (a, n) = (self.action_dim, self.rows);
-        for (row_out, row_in) in self.action[..n * a]
-            .chunks_exact_mut(a)
-            .zip(actions.chunks_exact(a))
-        {
-            for (((y, &x), &lo), &hi) in row_out
-                .iter_mut()
-                .zip(row_in)
-                .zip(&self.low)
-                .zip(&self.high)
-            {
-                *y = if x.is_finite() { x.clamp(lo, hi) } else { 0.0 };
-            }
-        }
-        let (l, o) = (self.latent_dim, self.obs_dim);
-        for start in (0..self.rows).step_by(MAX_ROWS) {
-            let end = (start + MAX_ROWS).min(self.rows);
-            self.model.step(
-                &self.z[start * l..end * l],
-                &self.action[start * a..end * a],
-                &mut self.z_next[start * l..end * l],
-                &mut self.reward[start..end],
-            )?;
-            self.model.decode(
-                &self.z_next[start * l..end * l],
-                &mut self.obs_norm[start * o..end * o],
-            )?;
-        }
-        finite("dynamics", &self.z_next[..n * l])?;
-        finite("reward", &self.reward[..n])?;
-        finite("decoder", &self.obs_norm[..n * o])?;
-        for (raw, norm) in self.obs[..n * o]
-            .chunks_exact_mut(o)
-            .zip(self.obs_norm.chunks_exact(o))
-        {
-            for (((y, &n), &m), &s) in raw.iter_mut().zip(norm).zip(&self.mean).zip(&self.std) {
-                *y = n * s + m;
-            }
-        }
-        match self.rollout {
-            Rollout::Latent => {
-                self.z[..n * l].copy_from_slice(&self.z_next[..n * l]);
-                Ok(())
-            }
-            Rollout::Reencode => self.encode_current(),
-        }
-    }
-
-    /// Rewards of the last step, one per row.
-    pub fn rewards(&self) -> &[f32] {
-        &self.reward
-    }
-
-    /// Encodes the first `self.rows` rows' observations.
-    fn encode_current(&mut self) -> anyhow::Result<()> {
-        let (l, o) = (self.latent_dim, self.obs_dim);
-        let n = self.rows;
-        self.model
-            .normalise_observation(&self.obs[..n * o], &mut self.obs_norm[..n * o]);
-        for start in (0..self.rows).step_by(MAX_ROWS) {
-            let end = (start + MAX_ROWS).min(self.rows);
-            self.model.encode(
-                &self.obs_norm[start * o..end * o],
-                &mut self.z[start * l..end * l],
-            )?;
-        }
-        finite("encoder", &self.z[..n * l])
-    }
-}
-
-fn finite(graph: &str, values: &[f32]) -> anyhow::Result<()> {
-    if values.iter().all(|v| v.is_finite()) {
-        Ok(())
-    } else {
-        bail!("the learned simulator diverged: its {graph} output is not finite")
-    }
-}
 
 /// A reference plant: the world an evaluation trusts.
 pub trait Reference {
@@ -369,7 +136,7 @@ impl Drop for ReacherReference {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plants::learned::LearnedPlant;
+    use crate::plants::learned::{LearnedPlant, Rollout};
 
     fn pendulum() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pendulum")
@@ -417,10 +184,10 @@ mod tests {
     fn bad_widths_and_packages_without_decoder_are_errors() {
         let mut sim = LearnedSim::load(&pendulum(), Rollout::Reencode).unwrap();
         let e = sim.reset(&[1.0, 0.0]).unwrap_err().to_string();
-        assert!(e.contains("not whole rows of 3"), "{e}");
+        assert!(e.contains("the start observations has 2 values"), "{e}");
         sim.reset(&starts(2)).unwrap();
         let e = sim.step(&[0.0]).unwrap_err().to_string();
-        assert!(e.contains("1 values for 2 rows of 1"), "{e}");
+        assert!(e.contains("the actions has 1 values"), "{e}");
         let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/bench-1m");
         let e = LearnedSim::load(&bench, Rollout::Reencode)
             .err()

@@ -12,6 +12,9 @@
 //! - [`Rollout::Latent`]: the latent is rolled forward and only decoded for output,
 //!   the Dreamer-style imagination. TD-MPC2-style latents are trained for short
 //!   horizons, so long rollouts can drift off what the decoder knows.
+//!
+//! [`LearnedSim`] steps many episodes at once as rows of one batched call per graph
+//! (`augur eval`); [`LearnedPlant`] is one row of it, the plant `augur hil` steps.
 
 use std::path::{Path, PathBuf};
 
@@ -52,137 +55,282 @@ pub enum LearnedPlantError {
     NonFinite { graph: &'static str },
 }
 
-/// A world model package run as a plant.
+/// A world model package run as a plant for one episode: a one-row [`LearnedSim`],
+/// the plant `augur hil` steps in real time.
 pub struct LearnedPlant {
-    dir: PathBuf,
-    model: TractWorldModel,
-    rollout: Rollout,
-    mean: Vec<f32>,
-    std: Vec<f32>,
-    low: Vec<f32>,
-    high: Vec<f32>,
-    /// Current latent.
-    z: Vec<f32>,
-    z_next: Vec<f32>,
-    /// Normalised observation scratch.
-    obs_norm: Vec<f32>,
-    /// Current raw observation.
-    obs: Vec<f32>,
-    action: Vec<f32>,
+    sim: LearnedSim,
 }
 
 impl LearnedPlant {
-    /// Loads the package in `dir` for one-row calls.
+    /// Loads the package in `dir`.
     pub fn load(dir: &Path, rollout: Rollout) -> Result<LearnedPlant, LearnedPlantError> {
-        let options = PrepareOptions {
-            batch_sizes: vec![1],
-            encoder_batch_sizes: vec![1],
-            ..PrepareOptions::default()
-        };
-        let model =
-            TractWorldModel::load(dir, &options).map_err(|source| LearnedPlantError::Load {
-                dir: dir.to_path_buf(),
-                source,
-            })?;
-        if !model.has_decoder() {
-            return Err(LearnedPlantError::NoDecoder {
-                dir: dir.to_path_buf(),
-            });
-        }
-        let manifest = model.manifest();
-        let dims = model.dims();
-        Ok(LearnedPlant {
-            dir: dir.to_path_buf(),
-            rollout,
-            mean: manifest.observation.iter().map(|f| f.mean).collect(),
-            std: manifest.observation.iter().map(|f| f.std).collect(),
-            low: manifest.action.iter().map(|a| a.low).collect(),
-            high: manifest.action.iter().map(|a| a.high).collect(),
-            z: vec![0.0; dims.latent_dim],
-            z_next: vec![0.0; dims.latent_dim],
-            obs_norm: vec![0.0; dims.obs_dim],
-            obs: vec![0.0; dims.obs_dim],
-            action: vec![0.0; dims.action_dim],
-            model,
-        })
+        let mut sim = LearnedSim::load(dir, rollout)?;
+        // A valid state before the first reset, so `observation` has its width.
+        sim.reset(&vec![0.0; sim.obs_dim()])?;
+        Ok(LearnedPlant { sim })
     }
 
     /// Starts an episode at `observation` (raw, in the manifest's units).
     pub fn reset(&mut self, observation: &[f32]) -> Result<(), LearnedPlantError> {
-        self.check_width("the start observation", observation.len(), self.obs.len())?;
-        self.obs.copy_from_slice(observation);
-        self.encode_current()
+        if observation.len() != self.sim.obs_dim() {
+            return Err(self.sim.width(
+                "the start observation",
+                observation.len(),
+                self.sim.obs_dim(),
+            ));
+        }
+        self.sim.reset(observation)
     }
 
     /// The current raw observation.
     pub fn observation(&self) -> &[f32] {
+        self.sim.observation(0)
+    }
+
+    /// Applies `action` (clamped to the manifest bounds; a non-finite command holds
+    /// still) for one period. Returns the reward the package's own reward head
+    /// predicts for it.
+    pub fn step(&mut self, action: &[f32]) -> Result<f32, LearnedPlantError> {
+        if action.len() != self.sim.action_dim() {
+            return Err(self
+                .sim
+                .width("the action", action.len(), self.sim.action_dim()));
+        }
+        self.sim.step(action)?;
+        Ok(self.sim.rewards()[0])
+    }
+}
+
+/// Most rows one simulator call takes; larger batches are stepped in chunks.
+pub const MAX_ROWS: usize = 512;
+
+/// A model package with a decoder run as a plant for `rows` episodes at once: each
+/// step is one dynamics call, one decoder call and (re-encoding) one encoder call over
+/// all rows. The MLP executor runs a call of `n` rows over exactly those rows, so a
+/// row's trajectory does not depend on how many others share the batch.
+pub struct LearnedSim {
+    dir: PathBuf,
+    model: TractWorldModel,
+    rollout: Rollout,
+    rows: usize,
+    obs_dim: usize,
+    action_dim: usize,
+    latent_dim: usize,
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    low: Vec<f32>,
+    high: Vec<f32>,
+    z: Vec<f32>,
+    z_next: Vec<f32>,
+    obs_norm: Vec<f32>,
+    obs: Vec<f32>,
+    action: Vec<f32>,
+    reward: Vec<f32>,
+}
+
+impl LearnedSim {
+    /// Loads `package` (which must have a decoder).
+    pub fn load(package: &Path, rollout: Rollout) -> Result<LearnedSim, LearnedPlantError> {
+        let options = PrepareOptions {
+            batch_sizes: vec![MAX_ROWS],
+            encoder_batch_sizes: vec![MAX_ROWS],
+            ..PrepareOptions::default()
+        };
+        let model =
+            TractWorldModel::load(package, &options).map_err(|source| LearnedPlantError::Load {
+                dir: package.to_path_buf(),
+                source,
+            })?;
+        if !model.has_decoder() {
+            return Err(LearnedPlantError::NoDecoder {
+                dir: package.to_path_buf(),
+            });
+        }
+        let dims = model.dims();
+        let manifest = model.manifest();
+        Ok(LearnedSim {
+            dir: package.to_path_buf(),
+            rollout,
+            rows: 0,
+            obs_dim: dims.obs_dim,
+            action_dim: dims.action_dim,
+            latent_dim: dims.latent_dim,
+            mean: manifest.observation.iter().map(|f| f.mean).collect(),
+            std: manifest.observation.iter().map(|f| f.std).collect(),
+            low: manifest.action.iter().map(|a| a.low).collect(),
+            high: manifest.action.iter().map(|a| a.high).collect(),
+            z: Vec::new(),
+            z_next: Vec::new(),
+            obs_norm: Vec::new(),
+            obs: Vec::new(),
+            action: Vec::new(),
+            reward: Vec::new(),
+            model,
+        })
+    }
+
+    /// Observation width.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// Action width.
+    pub fn action_dim(&self) -> usize {
+        self.action_dim
+    }
+
+    /// Action bounds `(low, high)`.
+    pub fn bounds(&self) -> (&[f32], &[f32]) {
+        (&self.low, &self.high)
+    }
+
+    /// Observation feature names (the manifest's).
+    pub fn observation_names(&self) -> Vec<String> {
+        self.model
+            .manifest()
+            .observation
+            .iter()
+            .map(|f| f.name.clone())
+            .collect()
+    }
+
+    /// Starts one episode per row at the raw observations `starts` (`[rows, O]`).
+    pub fn reset(&mut self, starts: &[f32]) -> Result<(), LearnedPlantError> {
+        if starts.is_empty() || !starts.len().is_multiple_of(self.obs_dim) {
+            return Err(self.width(
+                "the start observations",
+                starts.len(),
+                starts.len().max(1).next_multiple_of(self.obs_dim),
+            ));
+        }
+        self.rows = starts.len() / self.obs_dim;
+        let (l, o, a) = (self.latent_dim, self.obs_dim, self.action_dim);
+        self.z = vec![0.0; self.rows * l];
+        self.z_next = vec![0.0; self.rows * l];
+        self.obs_norm = vec![0.0; self.rows * o];
+        self.obs = starts.to_vec();
+        self.action = vec![0.0; self.rows * a];
+        self.reward = vec![0.0; self.rows];
+        self.encode_current()
+    }
+
+    /// Rows stepped together.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Raw observation of row `row`.
+    pub fn observation(&self, row: usize) -> &[f32] {
+        &self.obs[row * self.obs_dim..(row + 1) * self.obs_dim]
+    }
+
+    /// All rows' raw observations, `[rows, O]`.
+    pub fn observations(&self) -> &[f32] {
         &self.obs
     }
 
-    /// Applies `action` (clamped to the manifest bounds) for one period. Returns the
-    /// reward the package's own reward head predicts for it.
-    pub fn step(&mut self, action: &[f32]) -> Result<f32, LearnedPlantError> {
-        self.check_width("the action", action.len(), self.action.len())?;
-        for (((a, &x), &lo), &hi) in self
-            .action
-            .iter_mut()
-            .zip(action)
-            .zip(&self.low)
-            .zip(&self.high)
-        {
-            // A non-finite command is the node's fault to report, not the plant's to
-            // integrate: the actuator holds still.
-            *a = if x.is_finite() { x.clamp(lo, hi) } else { 0.0 };
+    /// Steps every row with `actions` (`[rows, A]`, clamped to the bounds) for one
+    /// period; the rewards the package's reward head predicts are in [`Self::rewards`].
+    pub fn step(&mut self, actions: &[f32]) -> Result<(), LearnedPlantError> {
+        self.step_first(self.rows, actions)
+    }
+
+    /// Steps only the first `rows` rows with `actions` (`[rows, A]`); the others
+    /// keep their state (open-loop windows that have ended).
+    pub fn step_first(&mut self, rows: usize, actions: &[f32]) -> Result<(), LearnedPlantError> {
+        let rows = rows.min(self.rows);
+        if actions.len() != rows * self.action_dim {
+            return Err(self.width("the actions", actions.len(), rows * self.action_dim));
         }
-        let mut reward = [0.0f32];
-        self.model
-            .step(&self.z, &self.action, &mut self.z_next, &mut reward)
-            .map_err(|e| model_error("dynamics", e))?;
-        finite("dynamics", &self.z_next)?;
-        self.model
-            .decode(&self.z_next, &mut self.obs_norm)
-            .map_err(|e| model_error("decoder", e))?;
-        finite("decoder", &self.obs_norm)?;
-        for (((o, &n), &m), &s) in self
-            .obs
-            .iter_mut()
-            .zip(&self.obs_norm)
-            .zip(&self.mean)
-            .zip(&self.std)
+        let all = std::mem::replace(&mut self.rows, rows);
+        let result = self.step_rows(actions);
+        self.rows = all;
+        result
+    }
+
+    fn step_rows(&mut self, actions: &[f32]) -> Result<(), LearnedPlantError> {
+        let (a, n) = (self.action_dim, self.rows);
+        for (row_out, row_in) in self.action[..n * a]
+            .chunks_exact_mut(a)
+            .zip(actions.chunks_exact(a))
         {
-            *o = n * s + m;
+            for (((y, &x), &lo), &hi) in row_out
+                .iter_mut()
+                .zip(row_in)
+                .zip(&self.low)
+                .zip(&self.high)
+            {
+                *y = if x.is_finite() { x.clamp(lo, hi) } else { 0.0 };
+            }
+        }
+        let (l, o) = (self.latent_dim, self.obs_dim);
+        for start in (0..self.rows).step_by(MAX_ROWS) {
+            let end = (start + MAX_ROWS).min(self.rows);
+            self.model
+                .step(
+                    &self.z[start * l..end * l],
+                    &self.action[start * a..end * a],
+                    &mut self.z_next[start * l..end * l],
+                    &mut self.reward[start..end],
+                )
+                .map_err(|e| model_error("dynamics", e))?;
+            self.model
+                .decode(
+                    &self.z_next[start * l..end * l],
+                    &mut self.obs_norm[start * o..end * o],
+                )
+                .map_err(|e| model_error("decoder", e))?;
+        }
+        finite("dynamics", &self.z_next[..n * l])?;
+        finite("dynamics", &self.reward[..n])?;
+        finite("decoder", &self.obs_norm[..n * o])?;
+        for (raw, norm) in self.obs[..n * o]
+            .chunks_exact_mut(o)
+            .zip(self.obs_norm.chunks_exact(o))
+        {
+            for (((y, &n), &m), &s) in raw.iter_mut().zip(norm).zip(&self.mean).zip(&self.std) {
+                *y = n * s + m;
+            }
         }
         match self.rollout {
-            Rollout::Latent => std::mem::swap(&mut self.z, &mut self.z_next),
-            Rollout::Reencode => self.encode_current()?,
+            Rollout::Latent => {
+                self.z[..n * l].copy_from_slice(&self.z_next[..n * l]);
+                Ok(())
+            }
+            Rollout::Reencode => self.encode_current(),
         }
-        Ok(reward[0])
     }
 
+    /// Rewards of the last step, one per row.
+    pub fn rewards(&self) -> &[f32] {
+        &self.reward
+    }
+
+    /// Encodes the first `self.rows` rows' observations.
     fn encode_current(&mut self) -> Result<(), LearnedPlantError> {
+        let (l, o) = (self.latent_dim, self.obs_dim);
+        let n = self.rows;
         self.model
-            .normalise_observation(&self.obs, &mut self.obs_norm);
-        self.model
-            .encode(&self.obs_norm, &mut self.z)
-            .map_err(|e| model_error("encoder", e))?;
-        finite("encoder", &self.z)
+            .normalise_observation(&self.obs[..n * o], &mut self.obs_norm[..n * o]);
+        for start in (0..self.rows).step_by(MAX_ROWS) {
+            let end = (start + MAX_ROWS).min(self.rows);
+            self.model
+                .encode(
+                    &self.obs_norm[start * o..end * o],
+                    &mut self.z[start * l..end * l],
+                )
+                .map_err(|e| model_error("encoder", e))?;
+        }
+        finite("encoder", &self.z[..n * l])
     }
 
-    fn check_width(
-        &self,
-        what: &'static str,
-        got: usize,
-        expected: usize,
-    ) -> Result<(), LearnedPlantError> {
-        if got == expected {
-            return Ok(());
-        }
-        Err(LearnedPlantError::Width {
+    fn width(&self, what: &'static str, got: usize, expected: usize) -> LearnedPlantError {
+        LearnedPlantError::Width {
             dir: self.dir.clone(),
             what,
             got,
             expected,
-        })
+        }
     }
 }
 
