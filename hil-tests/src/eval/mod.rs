@@ -139,18 +139,28 @@ pub struct Tools {
 }
 
 impl Tools {
-    /// `AUGUR_PYTHON`, else the workspace's `.venv`.
+    /// The workspace is the current directory when it holds
+    /// `hil-tests/py/reacher_step.py` (as `augur hil` takes it), else the checkout this
+    /// binary was built from; Python is `AUGUR_PYTHON`, else the workspace's `.venv`.
     pub fn from_env() -> Tools {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        let built = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("hil-tests sits in the workspace")
             .to_path_buf();
+        let workspace = if Path::new(REACHER_STEP).is_file() {
+            PathBuf::from(".")
+        } else {
+            built
+        };
         let python = std::env::var_os("AUGUR_PYTHON")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace.join(".venv/bin/python"));
         Tools { python, workspace }
     }
 }
+
+/// The Reacher's stepping script, relative to the workspace.
+pub const REACHER_STEP: &str = "hil-tests/py/reacher_step.py";
 
 /// Runs the cells of `shard` on `jobs` threads, counting finished episodes (both
 /// worlds) on `bar`.

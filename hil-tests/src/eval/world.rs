@@ -62,7 +62,13 @@ pub struct ReacherReference {
 impl ReacherReference {
     /// Starts the stepping process with `python`.
     pub fn start(python: &Path, workspace: &Path) -> anyhow::Result<ReacherReference> {
-        let script: PathBuf = workspace.join("hil-tests/py/reacher_step.py");
+        let script: PathBuf = workspace.join(super::REACHER_STEP);
+        if !script.is_file() {
+            bail!(
+                "{} not found: run augur eval from the Augur checkout",
+                script.display()
+            );
+        }
         if !python.exists() {
             bail!(
                 "Python not found at {}: run `scripts/python-env.sh` (or set AUGUR_PYTHON)",
