@@ -195,3 +195,37 @@ fn the_shipped_evaluation_files_parse() {
     let pendulum = Evaluation::load(&models().join("evals/pendulum.toml")).unwrap();
     assert!(pendulum.file.policies.len() >= 10 && pendulum.file.episodes.seeds >= 20);
 }
+
+/// The report a person opens: summary.json with the rank correlation, three PNGs and
+/// one self-contained HTML page that embeds them.
+#[test]
+fn the_report_files_are_written() {
+    let mut eval = small();
+    eval.file.policies.truncate(3);
+    let grid = run_shard(
+        &eval,
+        Shard::ALL,
+        2,
+        &Tools::from_env(),
+        &ProgressBar::hidden(),
+    )
+    .unwrap();
+    let summary = summarise(&grid);
+    let dir = std::env::temp_dir().join(format!("augur-eval-report-{}", std::process::id()));
+    let files = augur_hil::eval::report::write(&dir, &grid, &summary, &[]).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files.summary).unwrap()).unwrap();
+    let spearman = json["rank_correlation"]["spearman"].as_f64().unwrap();
+    assert_eq!(spearman, summary.rank_correlation.unwrap().spearman);
+    assert_eq!(json["policies"].as_array().unwrap().len(), 3);
+    for png in ["returns.png", "returns_best.png", "prediction_error.png"] {
+        let bytes = std::fs::read(dir.join(png)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{png}");
+    }
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 3);
+    for name in ["zero", "random", "prior", "Spearman"] {
+        assert!(html.contains(name), "{name} missing from the page");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
