@@ -73,8 +73,33 @@ pub trait WorldModel {
         false
     }
 
-    /// Encodes normalised observations `obs[n, O]` into latents `z[n, L]`.
+    /// Encodes normalised observations `obs[n, O]` into latents `z[n, L]` (a memoryless
+    /// model; a recurrent one reports its encoder missing and filters instead).
     fn encode(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError>;
+
+    /// Whether the latent is a state carried from step to step by
+    /// [`WorldModel::filter`] (a Dreamer-style recurrent model) rather than the
+    /// encoding of one observation. Defaults to false.
+    fn is_recurrent(&self) -> bool {
+        false
+    }
+
+    /// One filter step of a recurrent model (Dreamer's posterior, `obs_step`): the
+    /// previous states `z_prev[n, L]`, the actions applied since `action_prev[n, A]`,
+    /// the new normalised observations `obs[n, O]` and `is_first[n]` (1 starts from
+    /// the model's initial state, ignoring `z_prev` and `action_prev`; 0 continues)
+    /// -> the filtered states `z[n, L]`. Memoryless models keep the default, which
+    /// reports the graph missing.
+    fn filter(
+        &mut self,
+        _z_prev: &[f32],
+        _action_prev: &[f32],
+        _obs: &[f32],
+        _is_first: &[f32],
+        _z: &mut [f32],
+    ) -> Result<(), ModelError> {
+        Err(ModelError::MissingGraph("filter"))
+    }
 
     /// One imagined step: `z[n, L], action[n, A] -> z_next[n, L], reward[n]`.
     fn step(

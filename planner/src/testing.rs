@@ -346,6 +346,19 @@ impl<M: WorldModel> WorldModel for Slow<M> {
         self.wait();
         self.inner.encode(obs, z)
     }
+    fn is_recurrent(&self) -> bool {
+        self.inner.is_recurrent()
+    }
+    fn filter(
+        &mut self,
+        z_prev: &[f32],
+        action_prev: &[f32],
+        obs: &[f32],
+        is_first: &[f32],
+        z: &mut [f32],
+    ) -> Result<(), ModelError> {
+        self.inner.filter(z_prev, action_prev, obs, is_first, z)
+    }
     fn step(
         &mut self,
         z: &[f32],
@@ -466,6 +479,19 @@ impl<M: WorldModel> WorldModel for Faulty<M> {
     }
     fn encode(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError> {
         self.inner.encode(obs, z)
+    }
+    fn is_recurrent(&self) -> bool {
+        self.inner.is_recurrent()
+    }
+    fn filter(
+        &mut self,
+        z_prev: &[f32],
+        action_prev: &[f32],
+        obs: &[f32],
+        is_first: &[f32],
+        z: &mut [f32],
+    ) -> Result<(), ModelError> {
+        self.inner.filter(z_prev, action_prev, obs, is_first, z)
     }
     fn step(
         &mut self,

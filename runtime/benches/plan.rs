@@ -66,7 +66,7 @@ fn plans(c: &mut Criterion) {
             .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 2.0)
             .collect();
         let mut z0 = vec![0.0; dims.latent_dim];
-        probe.encode(&obs, &mut z0).expect("encode");
+        probe.first_state(&obs, &mut z0).expect("encode");
         let mppi_config = m.mppi_config();
         let tree_config = m.tree_config();
         // The tree gets the preset's number of transitions.

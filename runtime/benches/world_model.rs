@@ -47,6 +47,9 @@ struct Call {
     action: Vec<f32>,
     out: Vec<f32>,
     out2: Vec<f32>,
+    // Filter only: the new observation and `is_first` (0: a continuing step).
+    obs: Vec<f32>,
+    first: Vec<f32>,
 }
 
 impl Call {
@@ -54,6 +57,7 @@ impl Call {
         let d = model.dims();
         let (input, out, out2) = match role {
             GraphRole::Encoder => (d.obs_dim, d.latent_dim, 0),
+            GraphRole::Filter => (d.latent_dim, d.latent_dim, 0),
             GraphRole::Dynamics => (d.latent_dim, d.latent_dim, 1),
             GraphRole::Value => (d.latent_dim, 1, 0),
             GraphRole::Policy => (d.latent_dim, d.action_dim, d.action_dim),
@@ -66,6 +70,8 @@ impl Call {
             action: pattern(n * d.action_dim),
             out: vec![0.0; n * out],
             out2: vec![0.0; n * out2],
+            obs: pattern(n * d.obs_dim),
+            first: vec![0.0; n],
         }
     }
 
@@ -73,6 +79,9 @@ impl Call {
         let x = black_box(&self.x);
         match self.role {
             GraphRole::Encoder => model.encode(x, &mut self.out),
+            GraphRole::Filter => {
+                model.filter(x, &self.action, &self.obs, &self.first, &mut self.out)
+            }
             GraphRole::Dynamics => model.step(x, &self.action, &mut self.out, &mut self.out2),
             GraphRole::Value => model.value(x, &mut self.out),
             GraphRole::Policy => model.policy(x, &mut self.out, &mut self.out2),

@@ -137,6 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dims = model.dims();
     for role in [
         GraphRole::Encoder,
+        GraphRole::Filter,
         GraphRole::Dynamics,
         GraphRole::Value,
         GraphRole::Policy,
@@ -192,6 +193,7 @@ fn time_graph(
             .collect()
     };
     let (obs, z, action) = (pattern(batch * o), pattern(batch * l), pattern(batch * a));
+    let is_first = vec![0.0; batch];
     let (mut z_out, mut r_out, mut a_out, mut a2_out, mut obs_out) = (
         vec![0.0; batch * l],
         vec![0.0; batch],
@@ -202,6 +204,8 @@ fn time_graph(
     let mut call = |model: &mut TractWorldModel| -> anyhow::Result<()> {
         match role {
             GraphRole::Encoder => model.encode(&obs, &mut z_out)?,
+            // A continuing step (`is_first` = 0), the one a control cycle runs.
+            GraphRole::Filter => model.filter(&z, &action, &obs, &is_first, &mut z_out)?,
             GraphRole::Dynamics => model.step(&z, &action, &mut z_out, &mut r_out)?,
             GraphRole::Value => model.value(&z, &mut r_out)?,
             GraphRole::Policy => model.policy(&z, &mut a_out, &mut a2_out)?,

@@ -102,6 +102,19 @@ impl<M: WorldModel> WorldModel for Counted<M> {
     fn encode(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError> {
         self.model.encode(obs, z)
     }
+    fn is_recurrent(&self) -> bool {
+        self.model.is_recurrent()
+    }
+    fn filter(
+        &mut self,
+        z_prev: &[f32],
+        action_prev: &[f32],
+        obs: &[f32],
+        is_first: &[f32],
+        z: &mut [f32],
+    ) -> Result<(), ModelError> {
+        self.model.filter(z_prev, action_prev, obs, is_first, z)
+    }
     fn step(
         &mut self,
         z: &[f32],
@@ -222,7 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 2.0)
         .collect();
     let mut z0 = vec![0.0; dims.latent_dim];
-    probe.encode(&obs, &mut z0)?;
+    probe.first_state(&obs, &mut z0)?;
     let action = ActionConfig::new(
         manifest.action.iter().map(|a| a.low).collect(),
         manifest.action.iter().map(|a| a.high).collect(),

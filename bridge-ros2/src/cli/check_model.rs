@@ -43,6 +43,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             a.name, unit, a.low, a.high, a.safe
         );
     }
+    if let Some(state) = &m.state {
+        println!(
+            "  state: recurrent, deter {} + stoch {} ({:?}), prior rolled out at its {:?}",
+            state.deter,
+            state.stoch.width(),
+            state.stoch,
+            state.prior
+        );
+    }
     println!("  graphs:");
     for role in GraphRole::ALL {
         let (Some(spec), Some(source)) = (m.graphs.get(role), package.source(role)) else {

@@ -158,6 +158,13 @@ pub struct ControlLoop<M, P> {
     watchdog: Watchdog,
     obs: Vec<f32>,
     z: Vec<f32>,
+    // Recurrent models: the model carries `z` from cycle to cycle; `z_prev` is the
+    // previous filtered state while the filter writes the new one, and `state_valid`
+    // is false until the first filter step and after anything that resets the state
+    // (the next step then starts from the model's initial state, `is_first` = 1).
+    recurrent: bool,
+    z_prev: Vec<f32>,
+    state_valid: bool,
     // The state planned from after delay compensation, and a step's scratch.
     z_plan: Vec<f32>,
     z_scratch: Vec<f32>,
@@ -250,6 +257,9 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         Ok(ControlLoop {
             obs: vec![0.0; dims.obs_dim],
             z: vec![0.0; dims.latent_dim],
+            recurrent: model.is_recurrent(),
+            z_prev: vec![0.0; dims.latent_dim],
+            state_valid: false,
             z_plan: vec![0.0; dims.latent_dim],
             z_scratch: vec![0.0; dims.latent_dim],
             z_pred: vec![0.0; dims.latent_dim],
@@ -304,9 +314,11 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
                 self.plan(raw, input.fresh, input.budget, input.delay_steps)
             }
             _ => {
-                // Nothing to plan on: a prediction made before the gap is meaningless.
+                // Nothing to plan on: a prediction made before the gap is meaningless,
+                // and a carried state starts afresh once observations return.
                 self.has_prediction = false;
                 self.needs_reset = true;
+                self.state_valid = false;
                 false
             }
         };
@@ -343,6 +355,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         if !finite {
             self.has_prediction = false;
             self.needs_reset = true;
+            self.state_valid = false;
             return false;
         }
         for (((o, x), m), s) in self
@@ -355,12 +368,17 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
             *o = (x - m) / s;
         }
         let encode_span = tracing::trace_span!("encode").entered();
-        let encoded = self.model.encode(&self.obs, &mut self.z).is_ok()
-            && self.z.iter().all(|x| x.is_finite());
+        let encoded = if self.recurrent {
+            self.update_state(fresh)
+        } else {
+            self.model.encode(&self.obs, &mut self.z).is_ok()
+        } && self.z.iter().all(|x| x.is_finite());
         self.watchdog.report(Fault::ModelFault, !encoded);
         if !encoded {
+            // A NaN/Inf carried state is discarded: the next cycle starts afresh.
             self.has_prediction = false;
             self.needs_reset = true;
+            self.state_valid = false;
             return false;
         }
         drop(encode_span);
@@ -373,6 +391,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
             if !forwarded {
                 self.has_prediction = false;
                 self.needs_reset = true;
+                self.state_valid = false;
                 return false;
             }
             self.output.delay_steps = delay_steps;
@@ -423,6 +442,39 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
             }
         }
         true
+    }
+
+    /// Updates the carried state of a recurrent model into `self.z`: from the model's
+    /// initial state after a reset (`is_first` = 1), by a filter step on a fresh
+    /// observation under the command sent last cycle, or, when no new observation
+    /// arrived, by a prior step under that command (the plant moved on regardless).
+    /// Returns whether the model ran; the caller checks the state is finite.
+    fn update_state(&mut self, fresh: bool) -> bool {
+        let command = &self.output.command[..self.dims.action_dim];
+        std::mem::swap(&mut self.z, &mut self.z_prev);
+        let ok = if !self.state_valid {
+            self.z_prev.fill(0.0);
+            self.model
+                .filter(&self.z_prev, command, &self.obs, &[1.0], &mut self.z)
+                .is_ok()
+        } else if fresh {
+            self.model
+                .filter(&self.z_prev, command, &self.obs, &[0.0], &mut self.z)
+                .is_ok()
+        } else {
+            self.model
+                .step(&self.z_prev, command, &mut self.z, &mut self.reward_scratch)
+                .is_ok()
+        };
+        self.state_valid = ok;
+        ok
+    }
+
+    /// The carried state of a recurrent model after the last cycle (the latent planned
+    /// from before delay compensation), or `None` before the first filter step, after a
+    /// reset, and for a memoryless model.
+    pub fn state(&self) -> Option<&[f32]> {
+        (self.recurrent && self.state_valid).then_some(&self.z[..])
     }
 
     /// Compares last cycle's one-step prediction with the observation just encoded.
@@ -491,10 +543,11 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         stepped && self.z_pred.iter().all(|x| x.is_finite())
     }
 
-    /// Starts a new episode: forgets the warm start, the prediction and the faults'
-    /// current state (counters are kept).
+    /// Starts a new episode: forgets the warm start, the prediction, a recurrent
+    /// model's carried state and the faults' current state (counters are kept).
     pub fn reset(&mut self) {
         self.planner.reset();
+        self.state_valid = false;
         self.has_prediction = false;
         self.needs_reset = false;
         self.reset_pending = true;

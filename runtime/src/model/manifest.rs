@@ -27,6 +27,10 @@ pub struct Manifest {
     pub observation: Vec<ObservationFeature>,
     /// Action components, in vector order.
     pub action: Vec<ActionComponent>,
+    /// The carried state of a recurrent model (with a `filter` graph); absent for a
+    /// memoryless model, whose latent is the encoder's function of one observation.
+    #[serde(default)]
+    pub state: Option<StateInfo>,
     /// The ONNX graphs, by role.
     pub graphs: Graphs,
     /// Reference vectors written at export time.
@@ -56,6 +60,69 @@ pub struct ModelInfo {
     /// without it they use their own default (3, TD-MPC2's).
     #[serde(default)]
     pub horizon: Option<usize>,
+}
+
+/// The recurrent state of a Dreamer-style model: the latent is `[deter, stoch]`, a
+/// deterministic (GRU) part and a stochastic part, carried from cycle to cycle by the
+/// `filter` graph.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateInfo {
+    /// Width of the deterministic part (first in the latent).
+    pub deter: usize,
+    /// The stochastic part (after `deter` in the latent).
+    pub stoch: Stoch,
+    /// How the graphs turn the stochastic prior into the next state while planning.
+    pub prior: PriorRollout,
+}
+
+/// The stochastic part of a recurrent state: `{ groups = G, classes = C }` or
+/// `{ size = N }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Stoch {
+    /// `groups` categorical variables of `classes` each (DreamerV3).
+    Discrete(DiscreteStoch),
+    /// A Gaussian (PlaNet, DreamerV1).
+    Gaussian(GaussianStoch),
+}
+
+/// Categorical variables, `groups * classes` wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscreteStoch {
+    /// Number of categorical variables.
+    pub groups: usize,
+    /// Classes of each.
+    pub classes: usize,
+}
+
+/// A Gaussian of `size` components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaussianStoch {
+    /// Its width.
+    pub size: usize,
+}
+
+impl Stoch {
+    /// Width of the stochastic part.
+    pub fn width(&self) -> usize {
+        match self {
+            Stoch::Discrete(d) => d.groups * d.classes,
+            Stoch::Gaussian(g) => g.size,
+        }
+    }
+}
+
+/// How a stochastic prior is rolled out while planning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PriorRollout {
+    /// The most likely value (one-hot argmax per group; the Gaussian's mean).
+    Mode,
+    /// The expected value (class probabilities; the Gaussian's mean).
+    Mean,
 }
 
 /// One feature of the observation vector.
@@ -101,8 +168,13 @@ pub struct ActionComponent {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Graphs {
-    /// `obs[B,O] -> z[B,L]`.
-    pub encoder: GraphSpec,
+    /// `obs[B,O] -> z[B,L]` (memoryless models).
+    #[serde(default)]
+    pub encoder: Option<GraphSpec>,
+    /// `z_prev[B,L], action_prev[B,A], obs[B,O], is_first[B,1] -> z[B,L]` (recurrent
+    /// models: Dreamer's posterior step).
+    #[serde(default)]
+    pub filter: Option<GraphSpec>,
     /// `z[B,L], a[B,A] -> z_next[B,L], reward[B,1]`.
     pub dynamics: GraphSpec,
     /// `z[B,L] -> v[B,1]`.
@@ -177,6 +249,8 @@ pub struct ReferenceInfo {
 pub enum GraphRole {
     /// Observation to latent.
     Encoder,
+    /// Previous state, previous action and observation to filtered state.
+    Filter,
     /// Latent and action to next latent and reward.
     Dynamics,
     /// Latent to value.
@@ -189,8 +263,9 @@ pub enum GraphRole {
 
 impl GraphRole {
     /// Every role, required ones first.
-    pub const ALL: [GraphRole; 5] = [
+    pub const ALL: [GraphRole; 6] = [
         GraphRole::Encoder,
+        GraphRole::Filter,
         GraphRole::Dynamics,
         GraphRole::Value,
         GraphRole::Policy,
@@ -201,6 +276,7 @@ impl GraphRole {
     pub fn name(self) -> &'static str {
         match self {
             GraphRole::Encoder => "encoder",
+            GraphRole::Filter => "filter",
             GraphRole::Dynamics => "dynamics",
             GraphRole::Value => "value",
             GraphRole::Policy => "policy",
@@ -219,7 +295,8 @@ impl Graphs {
     /// The spec of `role`, if the package has that graph.
     pub fn get(&self, role: GraphRole) -> Option<&GraphSpec> {
         match role {
-            GraphRole::Encoder => Some(&self.encoder),
+            GraphRole::Encoder => self.encoder.as_ref(),
+            GraphRole::Filter => self.filter.as_ref(),
             GraphRole::Dynamics => Some(&self.dynamics),
             GraphRole::Value => self.value.as_ref(),
             GraphRole::Policy => self.policy.as_ref(),
@@ -281,6 +358,7 @@ impl Manifest {
         let (o, l, a) = (self.obs_dim(), self.model.latent_dim, self.action_dim());
         match role {
             GraphRole::Encoder => (vec![o], vec![l]),
+            GraphRole::Filter => (vec![l, a, o, 1], vec![l]),
             GraphRole::Dynamics => (vec![l, a], vec![l, 1]),
             GraphRole::Value => (vec![l], vec![1]),
             GraphRole::Policy => (vec![l], vec![a, a]),
@@ -372,6 +450,7 @@ impl Manifest {
             )
         })?;
 
+        self.validate_state().map_err(|(f, msg)| bad(f, msg))?;
         for role in GraphRole::ALL {
             let Some(spec) = self.graphs.get(role) else {
                 continue;
@@ -380,6 +459,65 @@ impl Manifest {
             check_tensors(role, "inputs", &spec.inputs, &inputs).map_err(|(f, msg)| bad(f, msg))?;
             check_tensors(role, "outputs", &spec.outputs, &outputs)
                 .map_err(|(f, msg)| bad(f, msg))?;
+        }
+        Ok(())
+    }
+}
+
+impl Manifest {
+    /// Whether the model carries a state from cycle to cycle (it has a `filter` graph).
+    pub fn is_recurrent(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// A memoryless package has an `encoder` and no `[state]`; a recurrent one has a
+    /// `[state]` whose parts fill the latent, a `filter` graph and no `encoder`.
+    fn validate_state(&self) -> Result<(), (String, String)> {
+        let g = &self.graphs;
+        let Some(state) = &self.state else {
+            if g.filter.is_some() {
+                return Err((
+                    "graphs.filter".into(),
+                    "is declared but the manifest has no `[state]` section (a recurrent model declares its `deter` and `stoch` parts there)".into(),
+                ));
+            }
+            if g.encoder.is_none() {
+                return Err((
+                    "graphs.encoder".into(),
+                    "is missing: a model needs an `encoder` graph, or a `[state]` section and a `filter` graph".into(),
+                ));
+            }
+            return Ok(());
+        };
+        if g.filter.is_none() {
+            return Err((
+                "graphs.filter".into(),
+                "is missing: a model with a `[state]` updates it with a `filter` graph".into(),
+            ));
+        }
+        if g.encoder.is_some() {
+            return Err((
+                "graphs.encoder".into(),
+                "is declared beside a `filter` graph: a recurrent model's filter reads the observation itself (put the observation encoder inside the filter graph)".into(),
+            ));
+        }
+        if let Stoch::Discrete(DiscreteStoch { groups, classes }) = state.stoch {
+            if groups == 0 || classes < 2 {
+                return Err((
+                    "state.stoch".into(),
+                    format!("needs groups >= 1 and classes >= 2, got {groups} groups of {classes}"),
+                ));
+            }
+        }
+        let (deter, stoch) = (state.deter, state.stoch.width());
+        if deter == 0 || stoch == 0 || deter + stoch != self.model.latent_dim {
+            return Err((
+                "state".into(),
+                format!(
+                    "deter ({deter}) + stoch ({stoch}) must be the latent width model.latent_dim ({}), each part at least 1 wide",
+                    self.model.latent_dim
+                ),
+            ));
         }
         Ok(())
     }

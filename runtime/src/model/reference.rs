@@ -97,6 +97,9 @@ pub fn compare(
         let mut actual: Vec<Vec<f32>> = expected.iter().map(|(e, _)| vec![0.0; e.len()]).collect();
         let run = match (role, inputs.as_slice(), actual.as_mut_slice()) {
             (GraphRole::Encoder, [obs], [z]) => model.encode(&obs.0, z),
+            (GraphRole::Filter, [z_prev, a, obs, first], [z]) => {
+                model.filter(&z_prev.0, &a.0, &obs.0, &first.0, z)
+            }
             (GraphRole::Dynamics, [z, a], [z_next, r]) => model.step(&z.0, &a.0, z_next, r),
             (GraphRole::Value, [z], [v]) => model.value(&z.0, v),
             (GraphRole::Policy, [z], [mean, log_std]) => model.policy(&z.0, mean, log_std),

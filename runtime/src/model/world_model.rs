@@ -459,7 +459,8 @@ fn inference(graph: &'static str, e: impl std::fmt::Display) -> ModelError {
 pub struct TractWorldModel {
     manifest: Manifest,
     dims: ModelDims,
-    encoder: PreparedGraph,
+    encoder: Option<PreparedGraph>,
+    filter: Option<PreparedGraph>,
     dynamics: PreparedGraph,
     value: Option<PreparedGraph>,
     policy: Option<PreparedGraph>,
@@ -500,8 +501,12 @@ impl TractWorldModel {
             graph: role.name(),
             path: package.dir.join("manifest.toml"),
         };
-        let encoder = prepare(GraphRole::Encoder, &options.encoder_batch_sizes)?
-            .ok_or_else(|| missing(GraphRole::Encoder))?;
+        // The manifest guarantees an encoder, or a `[state]` and a filter.
+        let encoder = prepare(GraphRole::Encoder, &options.encoder_batch_sizes)?;
+        let filter = prepare(GraphRole::Filter, &options.encoder_batch_sizes)?;
+        if encoder.is_none() && filter.is_none() {
+            return Err(missing(GraphRole::Encoder));
+        }
         let dynamics = prepare(GraphRole::Dynamics, &options.batch_sizes)?
             .ok_or_else(|| missing(GraphRole::Dynamics))?;
         let model = TractWorldModel {
@@ -511,6 +516,7 @@ impl TractWorldModel {
                 action_dim: manifest.action_dim(),
             },
             encoder,
+            filter,
             dynamics,
             value: prepare(GraphRole::Value, &options.batch_sizes)?,
             policy: prepare(GraphRole::Policy, &options.batch_sizes)?,
@@ -547,12 +553,27 @@ impl TractWorldModel {
     /// The prepared graph for `role`, if the package has it.
     pub fn graph(&self, role: GraphRole) -> Option<&PreparedGraph> {
         match role {
-            GraphRole::Encoder => Some(&self.encoder),
+            GraphRole::Encoder => self.encoder.as_ref(),
+            GraphRole::Filter => self.filter.as_ref(),
             GraphRole::Dynamics => Some(&self.dynamics),
             GraphRole::Value => self.value.as_ref(),
             GraphRole::Policy => self.policy.as_ref(),
             GraphRole::Decoder => self.decoder.as_ref(),
         }
+    }
+
+    /// The latent a plan starts from when all there is is one normalised observation
+    /// per row: its encoding, or for a recurrent model the filter's first step
+    /// (`is_first` = 1). For benchmarks and tools; allocates.
+    pub fn first_state(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError> {
+        if !self.is_recurrent() {
+            return self.encode(obs, z);
+        }
+        let n = rows("filter", "z", z.len(), self.dims.latent_dim)?;
+        let action = vec![0.0; n * self.dims.action_dim];
+        let is_first = vec![1.0; n];
+        let z_prev = vec![0.0; z.len()];
+        self.filter(&z_prev, &action, obs, &is_first, z)
     }
 
     /// Writes `(raw - mean) / std` for each observation feature; `raw` and `out` are `[n, O]`.
@@ -610,7 +631,40 @@ impl WorldModel for TractWorldModel {
     }
 
     fn encode(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError> {
-        self.encoder.run([("obs", obs)], [("z", z)]).map(drop)
+        let graph = self
+            .encoder
+            .as_mut()
+            .ok_or(ModelError::MissingGraph("encoder"))?;
+        graph.run([("obs", obs)], [("z", z)]).map(drop)
+    }
+
+    fn is_recurrent(&self) -> bool {
+        self.filter.is_some()
+    }
+
+    fn filter(
+        &mut self,
+        z_prev: &[f32],
+        action_prev: &[f32],
+        obs: &[f32],
+        is_first: &[f32],
+        z: &mut [f32],
+    ) -> Result<(), ModelError> {
+        let graph = self
+            .filter
+            .as_mut()
+            .ok_or(ModelError::MissingGraph("filter"))?;
+        graph
+            .run(
+                [
+                    ("z_prev", z_prev),
+                    ("action_prev", action_prev),
+                    ("obs", obs),
+                    ("is_first", is_first),
+                ],
+                [("z", z)],
+            )
+            .map(drop)
     }
 
     fn step(

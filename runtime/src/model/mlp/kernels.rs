@@ -199,6 +199,8 @@ pub enum Unary {
     Abs,
     /// x·tanh(softplus(x)), fused.
     Mish,
+    /// 1 / (1 + exp(-x)) (the exp above; exp(-x) is clamped, so the result is in [0, 1]).
+    Sigmoid,
 }
 
 dispatched! {
@@ -212,6 +214,7 @@ dispatched! {
             Unary::Neg => pairs.for_each(|(x, y)| *y = -*x),
             Unary::Abs => pairs.for_each(|(x, y)| *y = x.abs()),
             Unary::Tanh => pairs.for_each(|(x, y)| *y = x.tanh()),
+            Unary::Sigmoid => pairs.for_each(|(x, y)| *y = 1.0 / (1.0 + exp(-*x))),
             Unary::Softplus => pairs.for_each(|(x, y)| {
                 *y = if *x > 20.0 { *x } else { x.exp().ln_1p() }
             }),
@@ -342,7 +345,13 @@ mod tests {
         let mut want = None;
         for &isa in &isas {
             let mut got = Vec::new();
-            for f in [Unary::Exp, Unary::Mish, Unary::Relu, Unary::Softplus] {
+            for f in [
+                Unary::Exp,
+                Unary::Mish,
+                Unary::Relu,
+                Unary::Softplus,
+                Unary::Sigmoid,
+            ] {
                 let mut y = vec![0.0; x.len()];
                 unary_at(isa, f, &x, &mut y);
                 got.extend(bits(&y));
@@ -389,5 +398,20 @@ mod tests {
             assert!((g - v.exp() / denom).abs() < 1e-6);
         }
         assert!((y[4..].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn sigmoid_matches_its_definition_and_saturates() {
+        let x = [-100.0f32, -20.0, -3.0, -0.5, 0.0, 0.5, 3.0, 20.0, 100.0];
+        let mut y = [0.0f32; 9];
+        unary(Unary::Sigmoid, &x, &mut y);
+        for (g, v) in y.iter().zip(x) {
+            let want = 1.0 / (1.0 + (-(v as f64)).exp());
+            assert!(
+                (*g as f64 - want).abs() < 1e-6,
+                "sigmoid({v}) = {g}, want {want}"
+            );
+        }
+        assert_eq!((y[0], y[4], y[8]), (0.0, 0.5, 1.0));
     }
 }

@@ -529,10 +529,11 @@ impl Lowering {
                 });
                 self.set(node, Value::Act(out));
             }
-            "Exp" | "Tanh" | "Softplus" | "Relu" | "Neg" | "Abs" => {
+            "Exp" | "Tanh" | "Sigmoid" | "Softplus" | "Relu" | "Neg" | "Abs" => {
                 let f = match node.op_type.as_str() {
                     "Exp" => Unary::Exp,
                     "Tanh" => Unary::Tanh,
+                    "Sigmoid" => Unary::Sigmoid,
                     "Softplus" => Unary::Softplus,
                     "Relu" => Unary::Relu,
                     "Neg" => Unary::Neg,
