@@ -8,7 +8,7 @@ one row and shapes inferred by ONNX itself:
 * ``Gemm``/``MatMul``: 2 FLOPs per multiply-add, plus one per bias element;
 * every other node: ``OP_COST[op]`` FLOPs per output element (e.g. LayerNormalization
   is mean, variance, normalise, scale and shift, about 8 per element); transcendental
-  functions (Exp, Tanh, Softplus) are counted as one each and also tallied separately,
+  functions (Exp, Tanh, Sigmoid, Softplus) are counted as one each and also tallied separately,
   since on a CPU they cost tens of FLOPs' worth of time.
 """
 
@@ -27,6 +27,7 @@ OP_COST = {
     "Softmax": 4,  # max, sub, exp, sum+div
     "Softplus": 2,
     "Tanh": 1,
+    "Sigmoid": 1,
     "Exp": 1,
     "Mul": 1,
     "Add": 1,
@@ -36,7 +37,7 @@ OP_COST = {
     "Abs": 1,
     "Relu": 1,
 }
-TRANSCENDENTAL = {"Softplus": 1, "Tanh": 1, "Exp": 1, "Softmax": 1}
+TRANSCENDENTAL = {"Softplus": 1, "Tanh": 1, "Sigmoid": 1, "Exp": 1, "Softmax": 1}
 FREE = {"Reshape", "Concat", "Constant", "Identity", "Unsqueeze", "Squeeze", "Split", "Slice", "Gather", "Shape", "Transpose"}
 
 
