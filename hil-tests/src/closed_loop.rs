@@ -173,17 +173,30 @@ pub fn run_pendulum_episode_from<M: WorldModel, P: Planner>(
     let dims = model.dims();
     let mut obs = vec![0.0f32; dims.obs_dim];
     let mut z = vec![0.0f32; dims.latent_dim];
+    // A recurrent model carries its filtered state from step to step, starting from
+    // its initial state (`is_first`), and is told the torque applied in between.
+    let mut z_prev = vec![0.0f32; dims.latent_dim];
+    let mut applied = vec![0.0f32; dims.action_dim];
     let mut records = Vec::with_capacity(steps);
     let mut total_return = 0.0;
-    for _ in 0..steps {
+    for step in 0..steps {
         let started = Instant::now();
+        // The plant observes [cos θ, sin θ, θ̇]; a model with fewer features reads the
+        // first ones (an angle-only model: [cos θ, sin θ]).
         for ((y, x), (mean, std)) in obs.iter_mut().zip(plant.observation()).zip(scales) {
             *y = (x - mean) / std;
         }
-        model.encode(&obs, &mut z)?;
+        if model.is_recurrent() {
+            std::mem::swap(&mut z, &mut z_prev);
+            let is_first = [if step == 0 { 1.0 } else { 0.0 }];
+            model.filter(&z_prev, &applied, &obs, &is_first, &mut z)?;
+        } else {
+            model.encode(&obs, &mut z)?;
+        }
         let plan = planner.plan(model, &z, budget())?;
         let latency = started.elapsed();
         let action = plan.action()[0];
+        applied.copy_from_slice(plan.action());
         let predicted_reward = plan.rewards().first().copied();
         let state = plant.state;
         let reward = plant.step(action);

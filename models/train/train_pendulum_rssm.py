@@ -204,7 +204,7 @@ def manifest_text(spec: RecurrentSpec, cfg: RssmConfig) -> str:
     state = "\n".join(
         [
             "[state]",
-            "# The latent is [deter, stoch]: a GRU state and 4 categoricals of 8 classes,",
+            f"# The latent is [deter, stoch]: a GRU state and {cfg.groups} categoricals of {cfg.classes} classes,",
             "# carried as class probabilities (their expected value) when filtering and imagining.",
             f"deter = {cfg.deter}",
             f"stoch = {{ groups = {cfg.groups}, classes = {cfg.classes} }}",
@@ -232,24 +232,31 @@ def reference_inputs(model: Rssm, val: Data) -> dict[str, torch.Tensor]:
     return {"z_prev": z_prev, "action_prev": action, "obs": obs_now, "is_first": is_first, "z": z_prev, "action": action}
 
 
-def export(model: Rssm, cfg: RssmConfig, discount: float, horizon: int, out: Path, feeds: dict) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
-    scaling = _ActionScaling(np.array([-HALF_RANGE], np.float32), np.array([HALF_RANGE], np.float32))
-    spec = RecurrentSpec(
+def pendulum_spec(discount: float, horizon: int) -> RecurrentSpec:
+    return RecurrentSpec(
         name="pendulum-rssm",
         version="1.0.0",
         description="Dreamer-style RSSM of gymnasium Pendulum-v1 observed through its angle only",
         dt=pendulum_data.DT,
         discount=discount,
         horizon=horizon,
-        observations=[Feature("cos_theta"), Feature("sin_theta")],
+        observations=[Feature(n) for n in OBS_NAMES],
         actions=[Action("torque", -HALF_RANGE, HALF_RANGE, 0.0, unit="N.m")],
         comments=[
             "Augur model package: see docs/model-format.md and README.md in this folder.",
             "Written by models/train/train_pendulum_rssm.py; do not edit by hand.",
         ],
     )
+
+
+def export(model: Rssm, cfg: RssmConfig, spec: RecurrentSpec, out: Path, feeds: dict) -> dict:
+    """Writes the five graphs, ``manifest.toml`` and ``reference.json`` (PyTorch's
+    outputs for ``feeds``) into ``out`` and checks them with onnxruntime."""
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    low = np.array([a.low for a in spec.actions], np.float32)
+    high = np.array([a.high for a in spec.actions], np.float32)
+    scaling = _ActionScaling(low, high)
     reference: dict = {"graphs": {}}
     for role, (ins, outs) in spec.graph_tensors(cfg.latent_dim).items():
         wrapper = WRAPPERS[role](model, scaling).eval()
@@ -305,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     held_out = held_out_metrics(model, val, args.horizon)
     print("held-out:", json.dumps(held_out), flush=True)
     t = time.perf_counter()
-    check = export(model, cfg, args.discount, args.horizon, args.out, reference_inputs(model, val))
+    check = export(model, cfg, pendulum_spec(args.discount, args.horizon), args.out, reference_inputs(model, val))
     timings["export_s"] = round(time.perf_counter() - t, 1)
     flops = onnx_flops.count_package(args.out)
     log = {

@@ -16,7 +16,8 @@ shapes with the batch dimension set to ``--batch``, times ``--iters`` calls afte
 ``--graph all`` benchmarks every graph in the manifest, one line each.  Inputs are the
 same for every call (the graphs are pure functions, so caching cannot help) and are
 drawn from ``numpy.random.default_rng(--seed)``: standard normal, except that
-``action`` inputs are uniform within the manifest's action bounds.
+``action`` and ``action_prev`` inputs are uniform within the manifest's action bounds, and
+``is_first`` is 0 (a continuing filter step, the one a control cycle runs).
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ def inputs_for(manifest: dict, graph: dict, batch: int, rng: np.random.Generator
         if t.get("dtype", "f32") != "f32":
             raise SystemExit(f"{t['name']}: only f32 inputs are supported")
         shape = [batch if d == "B" else int(d) for d in t["shape"]]
-        if t["name"] == "action":
+        if t["name"] in ("action", "action_prev"):
             x = rng.uniform(low, high, size=shape)
+        elif t["name"] == "is_first":
+            x = np.zeros(shape)  # a continuing filter step, the one a control cycle runs
         else:
             x = rng.standard_normal(shape)
         feeds[t["name"]] = np.ascontiguousarray(x, dtype=np.float32)

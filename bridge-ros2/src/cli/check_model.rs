@@ -45,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(state) = &m.state {
         println!(
-            "  state: recurrent, deter {} + stoch {} ({:?}), prior rolled out at its {:?}",
+            "  state: recurrent, deter {} + stoch {} ({}), prior rolled out at its {}",
             state.deter,
             state.stoch.width(),
             state.stoch,

@@ -321,17 +321,29 @@ pub fn planner_settings(params: &NodeParams, manifest: &Manifest) -> (PlannerCon
         action = action.with_max_delta(params.max_delta.clone());
     }
     let config = match params.planner.as_str() {
-        "mppi" => PlannerConfig::Mppi(MppiConfig {
-            seed: params.seed,
-            selection: params.mppi_selection,
-            ..manifest.mppi_config()
-        }),
-        _ => PlannerConfig::Tree(TreeConfig {
-            seed: params.seed,
-            selection: params.tree_selection,
-            use_policy: params.tree_use_policy,
-            ..manifest.tree_config()
-        }),
+        "mppi" => {
+            let preset = manifest.mppi_config();
+            let shape = params.mppi_shape;
+            PlannerConfig::Mppi(MppiConfig {
+                seed: params.seed,
+                selection: params.mppi_selection,
+                horizon: shape.horizon.unwrap_or(preset.horizon),
+                samples: shape.samples.unwrap_or(preset.samples),
+                iterations: shape.iterations.unwrap_or(preset.iterations),
+                elites: shape.elites.unwrap_or(preset.elites),
+                ..preset
+            })
+        }
+        _ => {
+            let preset = manifest.tree_config();
+            PlannerConfig::Tree(TreeConfig {
+                seed: params.seed,
+                selection: params.tree_selection,
+                use_policy: params.tree_use_policy,
+                horizon: params.tree_horizon.unwrap_or(preset.horizon),
+                ..preset
+            })
+        }
     };
     (config, action)
 }

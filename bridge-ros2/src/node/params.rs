@@ -90,6 +90,10 @@ pub struct NodeParams {
     pub change_cost: f32,
     /// How MPPI picks its action sequence: `elite_sample` (TD-MPC2) or `mean`.
     pub mppi_selection: augur_planner::ActionSelection,
+    /// MPPI's search shape where set (`None`: the manifest's preset).
+    pub mppi_shape: SearchShape,
+    /// The tree's horizon where set (`None`: the manifest's).
+    pub tree_horizon: Option<usize>,
     /// How the tree picks the executed action among its root's children.
     pub tree_selection: augur_planner::TreeSelection,
     /// Whether the tree uses the model's policy graph (proposals, continuations).
@@ -132,6 +136,19 @@ pub enum ParamError {
     /// The observation mapping is inconsistent.
     #[error(transparent)]
     Mapping(#[from] MappingError),
+}
+
+/// MPPI's search shape as parameters set it; `None` keeps the preset's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchShape {
+    /// Steps planned ahead.
+    pub horizon: Option<usize>,
+    /// Candidate sequences per iteration.
+    pub samples: Option<usize>,
+    /// Refits per plan.
+    pub iterations: Option<usize>,
+    /// Elites refitted to.
+    pub elites: Option<usize>,
 }
 
 fn invalid(name: &str, problem: impl Into<String>) -> ParamError {
@@ -210,6 +227,23 @@ pub const FIXED: &[(&str, &str)] = &[
     (
         "mppi.selection",
         "`elite_sample` (TD-MPC2: draw one elite) or `mean` (the refitted mean)",
+    ),
+    (
+        "mppi.horizon",
+        "MPPI planning horizon, steps (default: the model's training horizon)",
+    ),
+    (
+        "mppi.samples",
+        "MPPI candidate sequences per iteration (default 512, TD-MPC2's)",
+    ),
+    (
+        "mppi.iterations",
+        "MPPI refits per plan (default 6, TD-MPC2's)",
+    ),
+    ("mppi.elites", "MPPI elites refitted to (default 64, TD-MPC2's)"),
+    (
+        "tree.horizon",
+        "tree search horizon, steps (default: the model's training horizon)",
     ),
     (
         "prediction.error_threshold",
@@ -311,11 +345,16 @@ struct RawCommand {
 #[serde(default, deny_unknown_fields)]
 struct RawMppi {
     selection: Option<String>,
+    horizon: Option<u64>,
+    samples: Option<u64>,
+    iterations: Option<u64>,
+    elites: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawTree {
+    horizon: Option<u64>,
     use_policy: Option<bool>,
     selection: Option<String>,
     selection_temperature: Option<f64>,
@@ -664,6 +703,20 @@ impl NodeParams {
                 ))
             }
         };
+        let positive = |name: &str, value: Option<u64>| -> Result<Option<usize>, ParamError> {
+            match value {
+                Some(0) => Err(invalid(name, "must be >= 1")),
+                Some(v) => Ok(Some(v as usize)),
+                None => Ok(None),
+            }
+        };
+        let mppi_shape = SearchShape {
+            horizon: positive("mppi.horizon", raw.mppi.horizon)?,
+            samples: positive("mppi.samples", raw.mppi.samples)?,
+            iterations: positive("mppi.iterations", raw.mppi.iterations)?,
+            elites: positive("mppi.elites", raw.mppi.elites)?,
+        };
+        let tree_horizon = positive("tree.horizon", raw.tree.horizon)?;
         let temperature = raw.tree.selection_temperature.unwrap_or(0.5);
         if !(temperature.is_finite() && temperature > 0.0) {
             return Err(invalid(
@@ -793,6 +846,8 @@ impl NodeParams {
             max_delta,
             change_cost: change_cost as f32,
             mppi_selection,
+            mppi_shape,
+            tree_horizon,
             tree_selection,
             tree_use_policy: raw.tree.use_policy.unwrap_or(true),
             prediction_error_threshold,
@@ -990,5 +1045,41 @@ mod tests {
         assert!(e.contains("parameter `tree.selection_temperature`"), "{e}");
         let e = error(&["tree.selction:=best"]);
         assert!(e.contains("did you mean `tree.selection`?"), "{e}");
+    }
+
+    #[test]
+    fn search_shapes_override_the_presets_and_zero_is_refused() {
+        let p = pendulum(&[]).unwrap();
+        assert_eq!(p.mppi_shape, SearchShape::default());
+        assert_eq!(p.tree_horizon, None);
+        // PlaNet's CEM budget: horizon 12, 1000 candidates, 10 iterations, 100 elites.
+        let p = pendulum(&[
+            "mppi.horizon:=12",
+            "mppi.samples:=1000",
+            "mppi.iterations:=10",
+            "mppi.elites:=100",
+            "tree.horizon:=8",
+        ])
+        .unwrap();
+        let want = SearchShape {
+            horizon: Some(12),
+            samples: Some(1000),
+            iterations: Some(10),
+            elites: Some(100),
+        };
+        assert_eq!((p.mppi_shape, p.tree_horizon), (want, Some(8)));
+        for name in [
+            "mppi.horizon",
+            "mppi.samples",
+            "mppi.iterations",
+            "mppi.elites",
+            "tree.horizon",
+        ] {
+            let e = error(&[&format!("{name}:=0")]);
+            assert!(
+                e.contains(&format!("parameter `{name}`: must be >= 1")),
+                "{e}"
+            );
+        }
     }
 }

@@ -39,6 +39,8 @@ pub enum LearnedPlantError {
     Load { dir: PathBuf, source: PackageError },
     #[error("the simulator package {dir} has no decoder graph (latent -> observation): a learned simulator needs one")]
     NoDecoder { dir: PathBuf },
+    #[error("the simulator package {dir} is a recurrent model (a `filter` graph): a learned simulator starts each episode from an encoded observation and needs a memoryless package with an `encoder`")]
+    Recurrent { dir: PathBuf },
     #[error("{what} has {got} values, the simulator package {dir} expects {expected}")]
     Width {
         dir: PathBuf,
@@ -141,6 +143,11 @@ impl LearnedSim {
                 dir: package.to_path_buf(),
                 source,
             })?;
+        if model.is_recurrent() {
+            return Err(LearnedPlantError::Recurrent {
+                dir: package.to_path_buf(),
+            });
+        }
         if !model.has_decoder() {
             return Err(LearnedPlantError::NoDecoder {
                 dir: package.to_path_buf(),

@@ -105,6 +105,24 @@ pub struct GaussianStoch {
     pub size: usize,
 }
 
+impl std::fmt::Display for Stoch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stoch::Discrete(d) => write!(f, "{} groups x {} classes", d.groups, d.classes),
+            Stoch::Gaussian(g) => write!(f, "Gaussian of {}", g.size),
+        }
+    }
+}
+
+impl std::fmt::Display for PriorRollout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PriorRollout::Mode => "mode",
+            PriorRollout::Mean => "mean",
+        })
+    }
+}
+
 impl Stoch {
     /// Width of the stochastic part.
     pub fn width(&self) -> usize {
