@@ -32,21 +32,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("models/bench-rssm"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--gru-op",
+        action="store_true",
+        help="instead: a tiny RSSM whose GRU is ONNX's GRU op (deter 16, 2x4 stoch), the runtime's test fixture",
+    )
     args = ap.parse_args()
     torch.manual_seed(args.seed)
-    cfg = RssmConfig(obs_dim=OBS_DIM, action_dim=1, deter=512, groups=32, classes=4, hidden=64, embed=64, head_hidden=(64, 64))
+    if args.gru_op:
+        cfg = RssmConfig(obs_dim=OBS_DIM, action_dim=1, deter=16, groups=2, classes=4, hidden=16, embed=16, head_hidden=(16,), cell="onnx-gru")
+        name, what = "rssm-gru-op", "tiny RSSM whose GRU is ONNX's GRU op (deter 16, hidden 16, 2x4 discrete stoch)"
+    else:
+        cfg = RssmConfig(obs_dim=OBS_DIM, action_dim=1, deter=512, groups=32, classes=4, hidden=64, embed=64, head_hidden=(64, 64))
+        name, what = "bench-rssm", "DreamerV3 size1m-shaped RSSM (deter 512, hidden 64, 32x4 discrete stoch)"
     model = Rssm(cfg)
     spec = RecurrentSpec(
-        name="bench-rssm",
+        name=name,
         version="1.0.0",
-        description="RANDOM WEIGHTS, benchmarking only: DreamerV3 size1m-shaped RSSM (deter 512, hidden 64, 32x4 discrete stoch)",
+        description=f"RANDOM WEIGHTS, benchmarking and tests only: {what}",
         dt=0.02,
         discount=0.99,
         observations=[Feature(f"obs_{i}") for i in range(OBS_DIM)],
         actions=[Action("u", -1.0, 1.0, 0.0)],
         comments=[
             "RANDOM WEIGHTS: this package is for latency benchmarks only; its outputs mean nothing.",
-            "Written by models/train/make_bench_rssm.py; see README.md in this folder.",
+            f"Written by models/train/make_bench_rssm.py{' --gru-op' if args.gru_op else ''}; do not edit by hand.",
         ],
     )
     rng = np.random.default_rng(args.seed)

@@ -53,6 +53,9 @@ class RssmConfig:
     value_scale: float = 100.0
     log_std_min: float = -10.0
     log_std_max: float = 2.0
+    # "dreamer": DreamerV3's GRU written out of MatMul/Sigmoid/Tanh (the MLP executor
+    # lowers it); "onnx-gru": torch's nn.GRU, exported as ONNX's GRU op (tract runs it).
+    cell: str = "dreamer"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -73,8 +76,11 @@ class Rssm(nn.Module):
         self.cfg = cfg
         D, S, A, O, L = cfg.deter, cfg.stoch, cfg.action_dim, cfg.obs_dim, cfg.latent_dim
         self._img_in = nn.Sequential(nn.Linear(S + A, cfg.hidden), nn.LayerNorm(cfg.hidden), Mish())
-        self._gru = nn.Linear(D + cfg.hidden, 3 * D)
-        self._gru_norm = nn.LayerNorm(3 * D)
+        if cfg.cell == "onnx-gru":
+            self._gru_op = nn.GRU(cfg.hidden, D)
+        else:
+            self._gru = nn.Linear(D + cfg.hidden, 3 * D)
+            self._gru_norm = nn.LayerNorm(3 * D)
         self._embed = mlp(O, (cfg.embed,), cfg.embed)
         self._prior = mlp(D, (cfg.hidden,), S, SimNorm(S, cfg.classes))
         self._post = mlp(D + cfg.embed, (cfg.hidden,), S, SimNorm(S, cfg.classes))
@@ -94,6 +100,8 @@ class Rssm(nn.Module):
         D = self.cfg.deter
         h, z = s[..., :D], s[..., D:]
         x = self._img_in(torch.cat([z, a], dim=-1))
+        if self.cfg.cell == "onnx-gru":
+            return self._gru_op(x.unsqueeze(0), h.unsqueeze(0).contiguous())[1].squeeze(0)
         parts = self._gru_norm(self._gru(torch.cat([h, x], dim=-1)))
         reset = torch.sigmoid(parts[..., :D])
         cand = torch.tanh(reset * parts[..., D : 2 * D])
