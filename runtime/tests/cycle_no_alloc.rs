@@ -2,7 +2,9 @@
 //! zero allocations on the control thread across 24 whole cycles (normalise, encode,
 //! prediction monitor, plan, safety, decode of the predicted path) of the shipped
 //! pendulum model, for both planners, with fresh and repeated observations, a stale
-//! gap and a non-finite observation in between.
+//! gap and a non-finite observation in between; and the same for the recurrent
+//! angle-only pendulum (filter steps, prior steps without a new observation, the state
+//! restarted by the gap and by an episode reset).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -39,8 +41,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn control(planner: PlannerConfig) -> ControlLoop<TractWorldModel, AnyPlanner> {
-    let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pendulum");
+fn control(name: &str, planner: PlannerConfig) -> ControlLoop<TractWorldModel, AnyPlanner> {
+    let package = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(name);
     // The batch sizes the node prepares (bridge-ros2 `build_control`).
     let options = PrepareOptions {
         batch_sizes: vec![1, 64, 256, 512],
@@ -64,28 +68,35 @@ fn control(planner: PlannerConfig) -> ControlLoop<TractWorldModel, AnyPlanner> {
     .unwrap()
 }
 
-/// The observation at step `k` of a swinging pendulum, with a stale gap at 17..19 and
-/// a NaN at 23.
-fn input(k: usize, obs: &mut [f32; 3]) -> (Option<&[f32]>, FaultSet) {
+/// The observation at step `k` of a swinging pendulum (its first `width` features),
+/// with a stale gap at 17..19 and a NaN at 23.
+fn input(k: usize, obs: &mut [f32; 3], width: usize) -> (Option<&[f32]>, FaultSet) {
     let theta = 2.5 - 0.09 * k as f32;
     *obs = [
         theta.cos(),
         theta.sin(),
         if k == 23 { f32::NAN } else { -1.1 },
     ];
+    if k == 23 {
+        obs[0] = f32::NAN;
+    }
     if (17..19).contains(&(k % 40)) {
         (None, FaultSet::EMPTY.with(Fault::StaleObservation))
     } else {
-        (Some(&obs[..]), FaultSet::EMPTY)
+        (Some(&obs[..width]), FaultSet::EMPTY)
     }
 }
 
-fn allocations_in_steady_state(planner: PlannerConfig) -> (u64, u64) {
-    let mut c = control(planner);
+fn allocations_in_steady_state(name: &str, planner: PlannerConfig) -> (u64, u64) {
+    let mut c = control(name, planner);
+    let width = c.dims().obs_dim;
     let mut obs = [0.0f32; 3];
     let mut planned = 0;
     let mut run = |c: &mut ControlLoop<TractWorldModel, AnyPlanner>, k: usize| {
-        let (observation, timing) = input(k, &mut obs);
+        if k == 50 {
+            c.reset();
+        }
+        let (observation, timing) = input(k, &mut obs, width);
         let out = c.cycle(&CycleInput {
             observation,
             fresh: k % 5 != 0,
@@ -109,20 +120,37 @@ fn allocations_in_steady_state(planner: PlannerConfig) -> (u64, u64) {
 
 #[test]
 fn tree_search_cycles_allocate_nothing_in_steady_state() {
-    let (allocations, planned) = allocations_in_steady_state(PlannerConfig::Tree(TreeConfig {
-        discount: 0.975,
-        ..TreeConfig::default()
-    }));
+    let (allocations, planned) = allocations_in_steady_state("pendulum", tree());
     assert!(planned >= 20, "only {planned} cycles planned");
     assert_eq!(allocations, 0, "allocations over 24 control cycles");
 }
 
-#[test]
-fn mppi_cycles_allocate_nothing_in_steady_state() {
-    let (allocations, planned) = allocations_in_steady_state(PlannerConfig::Mppi(MppiConfig {
+fn tree() -> PlannerConfig {
+    PlannerConfig::Tree(TreeConfig {
+        discount: 0.975,
+        ..TreeConfig::default()
+    })
+}
+
+fn mppi() -> PlannerConfig {
+    PlannerConfig::Mppi(MppiConfig {
         discount: 0.975,
         ..MppiConfig::tdmpc2()
-    }));
+    })
+}
+
+#[test]
+fn recurrent_model_cycles_allocate_nothing_in_steady_state() {
+    for planner in [tree(), mppi()] {
+        let (allocations, planned) = allocations_in_steady_state("pendulum-rssm", planner);
+        assert!(planned >= 20, "only {planned} cycles planned");
+        assert_eq!(allocations, 0, "allocations over 24 control cycles");
+    }
+}
+
+#[test]
+fn mppi_cycles_allocate_nothing_in_steady_state() {
+    let (allocations, planned) = allocations_in_steady_state("pendulum", mppi());
     assert!(planned >= 20, "only {planned} cycles planned");
     assert_eq!(allocations, 0, "allocations over 24 control cycles");
 }
