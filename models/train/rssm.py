@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losses import RunningScale
+from losses import RunningScale, Trainer
 from world_model import Mish, ScalarHead, SimNorm, mlp
 
 
@@ -251,19 +251,5 @@ class RssmTrainer:
             "q_scale": self.scale.value,
         }
 
-    def _update_pi(self, states: torch.Tensor) -> float:
-        m, c = self.model, self.cfg
-        for p in m.q_params():
-            p.requires_grad_(False)
-        a, log_p = m.pi(states)
-        q = m.Q(states, a).mean(0)
-        self.scale.update(q[0])
-        q = self.scale(q)
-        loss = ((c.entropy_coef * log_p - q).mean(dim=(1, 2)) * self.rho).mean()
-        self.pi_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(m._pi.parameters(), c.grad_clip)
-        self.pi_opt.step()
-        for p in m.q_params():
-            p.requires_grad_(True)
-        return float(loss.detach())
+    # TD-MPC2's policy update on the (detached) imagined states, as for the memoryless model.
+    _update_pi = Trainer._update_pi

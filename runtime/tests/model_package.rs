@@ -2,47 +2,17 @@
 //! exported references, compiled artifacts are used only when fresh, and each kind of
 //! broken package is refused with an error that names the file, graph and tensor.
 
+mod common;
+
 use std::f32::consts::{FRAC_PI_2, PI};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use augur_planner::{ModelError, WorldModel};
 use augur_runtime::model::reference::{compare, Reference};
 use augur_runtime::model::{
     GraphRole, GraphSource, Manifest, ModelPackage, PackageError, PrepareOptions, TractWorldModel,
 };
-
-fn package(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("models")
-        .join(name)
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("fixtures")
-        .join(name)
-}
-
-/// Copies the ONNX package (not its compiled artifacts) into a fresh temporary folder.
-fn copy_package(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    for entry in std::fs::read_dir(package(name)).expect("package folder") {
-        let entry = entry.expect("folder entry");
-        if entry.file_type().expect("file type").is_file() {
-            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
-        }
-    }
-    dir
-}
-
-fn edit_manifest(dir: &Path, from: &str, to: &str) {
-    let path = dir.join("manifest.toml");
-    let text = std::fs::read_to_string(&path).expect("manifest");
-    assert!(text.contains(from), "manifest has no `{from}` to replace");
-    std::fs::write(&path, text.replacen(from, to, 1)).expect("write manifest");
-}
+use common::{copy_package, edit_manifest, fixture, open_err, package};
 
 fn assert_reproduces_reference(dir: &Path, use_compiled: bool) {
     let package = ModelPackage::open_with(dir, use_compiled).expect("package opens");
@@ -234,10 +204,6 @@ fn a_short_batch_is_padded_and_matches_the_same_rows_of_a_full_batch() {
         ),
         "{err:?}"
     );
-}
-
-fn open_err(dir: &Path) -> PackageError {
-    ModelPackage::open_with(dir, false).expect_err("a broken package must be refused")
 }
 
 #[test]

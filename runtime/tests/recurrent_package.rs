@@ -3,42 +3,12 @@
 //! not show, and broken recurrent packages are refused naming the file, graph, field
 //! or tensor.
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use augur_planner::WorldModel;
 use augur_runtime::model::reference::{compare, Reference};
-use augur_runtime::model::{
-    Executor, GraphRole, ModelPackage, PackageError, PrepareOptions, TractWorldModel,
-};
-
-fn package(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("models")
-        .join(name)
-}
-
-fn copy_package(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    for entry in std::fs::read_dir(package(name)).expect("package folder") {
-        let entry = entry.expect("folder entry");
-        if entry.file_type().expect("file type").is_file() {
-            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
-        }
-    }
-    dir
-}
-
-fn edit_manifest(dir: &Path, from: &str, to: &str) {
-    let path = dir.join("manifest.toml");
-    let text = std::fs::read_to_string(&path).expect("manifest");
-    assert!(text.contains(from), "manifest has no `{from}` to replace");
-    std::fs::write(&path, text.replacen(from, to, 1)).expect("write manifest");
-}
-
-fn open_err(dir: &Path) -> PackageError {
-    ModelPackage::open_with(dir, false).expect_err("a broken package must be refused")
-}
+use augur_runtime::model::{Executor, GraphRole, PackageError, PrepareOptions, TractWorldModel};
+use common::{copy_package, edit_manifest, fixture, open_err, package};
 
 fn load(name: &str, executor: Executor) -> TractWorldModel {
     let options = PrepareOptions {
@@ -241,7 +211,7 @@ fn a_filter_without_a_state_or_beside_an_encoder_is_refused() {
 #[test]
 fn a_gru_op_filter_runs_on_tract_and_reproduces_its_reference() {
     // A tiny RSSM whose GRU is ONNX's `GRU` op (torch's nn.GRU), not a hand-built cell.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rssm-gru-op");
+    let dir = fixture("rssm-gru-op");
     let options = |executor| PrepareOptions {
         batch_sizes: vec![1, 64],
         encoder_batch_sizes: vec![1, 64],
