@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use augur_planner::testing::{
     Fault as ModelFault, FaultSite, Faulty, LinearQuadratic, StaticTarget,
@@ -366,15 +366,7 @@ fn recorded_run() -> Vec<CycleRecord> {
             },
             delay_steps: (i % 3) as u8,
         });
-        let now = Instant::now();
-        let timing = CycleTiming {
-            started: now,
-            trigger_received: None,
-            finished: now,
-            period_end: now,
-            deadline_missed: false,
-            start_lateness: Duration::ZERO,
-        };
+        let timing = CycleTiming::instant(Instant::now());
         records.push(CycleRecord::from_output(out, &timing, i));
     }
     records

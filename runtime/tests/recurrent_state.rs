@@ -4,7 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use augur_planner::{
     ActionConfig, Budget, ModelDims, ModelError, TreeConfig, TreePlanner, WorldModel,
@@ -273,15 +273,7 @@ fn replay_of_a_recurrent_run_with_resets_gaps_and_faults_is_bit_identical() {
                 },
                 delay_steps: (i % 3) as u8,
             });
-            let now = Instant::now();
-            let timing = CycleTiming {
-                started: now,
-                trigger_received: None,
-                finished: now,
-                period_end: now,
-                deadline_missed: false,
-                start_lateness: Duration::ZERO,
-            };
+            let timing = CycleTiming::instant(Instant::now());
             records.push(CycleRecord::from_output(out, &timing, i));
         }
         records

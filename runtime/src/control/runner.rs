@@ -175,6 +175,22 @@ pub struct CycleTiming {
     pub start_lateness: Duration,
 }
 
+impl CycleTiming {
+    /// A cycle that started, finished and ended its period at `now`, on time and with
+    /// no trigger sample: the timing of a cycle driven outside the runner (tests,
+    /// offline tools).
+    pub fn instant(now: Instant) -> CycleTiming {
+        CycleTiming {
+            started: now,
+            trigger_received: None,
+            finished: now,
+            period_end: now,
+            deadline_missed: false,
+            start_lateness: Duration::ZERO,
+        }
+    }
+}
+
 /// Receives every cycle's output on the control thread. Must not block or allocate:
 /// hand the output to another thread through a bounded queue.
 pub trait CycleSink {
