@@ -316,9 +316,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
             _ => {
                 // Nothing to plan on: a prediction made before the gap is meaningless,
                 // and a carried state starts afresh once observations return.
-                self.has_prediction = false;
-                self.needs_reset = true;
-                self.state_valid = false;
+                self.restart();
                 false
             }
         };
@@ -353,9 +351,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         let finite = raw.iter().all(|x| x.is_finite());
         self.watchdog.report(Fault::NonFiniteObservation, !finite);
         if !finite {
-            self.has_prediction = false;
-            self.needs_reset = true;
-            self.state_valid = false;
+            self.restart();
             return false;
         }
         for (((o, x), m), s) in self
@@ -376,9 +372,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         self.watchdog.report(Fault::ModelFault, !encoded);
         if !encoded {
             // A NaN/Inf carried state is discarded: the next cycle starts afresh.
-            self.has_prediction = false;
-            self.needs_reset = true;
-            self.state_valid = false;
+            self.restart();
             return false;
         }
         drop(encode_span);
@@ -389,9 +383,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
                 tracing::trace_span!("compensate").in_scope(|| self.roll_forward(delay_steps));
             self.watchdog.report(Fault::ModelFault, !forwarded);
             if !forwarded {
-                self.has_prediction = false;
-                self.needs_reset = true;
-                self.state_valid = false;
+                self.restart();
                 return false;
             }
             self.output.delay_steps = delay_steps;
@@ -452,14 +444,14 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
     fn update_state(&mut self, fresh: bool) -> bool {
         let command = &self.output.command[..self.dims.action_dim];
         std::mem::swap(&mut self.z, &mut self.z_prev);
-        let ok = if !self.state_valid {
+        let first = !self.state_valid;
+        if first {
             self.z_prev.fill(0.0);
+        }
+        let ok = if first || fresh {
+            let is_first = [if first { 1.0 } else { 0.0 }];
             self.model
-                .filter(&self.z_prev, command, &self.obs, &[1.0], &mut self.z)
-                .is_ok()
-        } else if fresh {
-            self.model
-                .filter(&self.z_prev, command, &self.obs, &[0.0], &mut self.z)
+                .filter(&self.z_prev, command, &self.obs, &is_first, &mut self.z)
                 .is_ok()
         } else {
             self.model
@@ -475,6 +467,14 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
     /// reset, and for a memoryless model.
     pub fn state(&self) -> Option<&[f32]> {
         (self.recurrent && self.state_valid).then_some(&self.z[..])
+    }
+
+    /// After a gap or a fault: the prediction is meaningless, the planner's warm start
+    /// is dropped before the next plan, and a carried state starts afresh.
+    fn restart(&mut self) {
+        self.has_prediction = false;
+        self.needs_reset = true;
+        self.state_valid = false;
     }
 
     /// Compares last cycle's one-step prediction with the observation just encoded.
