@@ -332,11 +332,20 @@ def export_package(
     action = torch.tensor(reference_inputs["action"], dtype=torch.float32)
     feeds = {"obs": obs, "z": z, "action": action}
 
+    export_graphs(model, scaling, GRAPH_WRAPPERS, spec.graph_tensors(L), feeds, out)
+    write_manifest(out / "manifest.toml", spec, L)
+    return verify_package(out, strict=strict)
+
+
+def export_graphs(model: nn.Module, scaling: _ActionScaling, wrappers: dict, tensors: dict, feeds: dict, out: Path) -> None:
+    """Exports ``<role>.onnx`` for every role of ``tensors`` (``spec.graph_tensors``)
+    that ``wrappers`` has, and writes ``reference.json``: each wrapper's PyTorch outputs
+    on the ``feeds`` its inputs name."""
     reference: dict = {"graphs": {}}
-    for role, (ins, outs) in spec.graph_tensors(L).items():
-        if role not in GRAPH_WRAPPERS:
+    for role, (ins, outs) in tensors.items():
+        if role not in wrappers:
             continue
-        wrapper = GRAPH_WRAPPERS[role](model, scaling).eval()
+        wrapper = wrappers[role](model, scaling).eval()
         graph_inputs = [(n, feeds[n]) for n, _ in ins]
         export_graph(wrapper, graph_inputs, outs, out / f"{role}.onnx")
         with torch.no_grad():
@@ -348,8 +357,6 @@ def export_package(
             "outputs": {n: _exact(r.numpy()) for (n, _), r in zip(outs, result)},
         }
     _write_reference(out / "reference.json", reference)
-    write_manifest(out / "manifest.toml", spec, L)
-    return verify_package(out, strict=strict)
 
 
 def _reference_text(reference: dict) -> str:

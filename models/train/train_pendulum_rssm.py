@@ -33,7 +33,7 @@ import torch
 
 import onnx_flops
 import pendulum_data
-from export import Action, Feature, PackageSpec, _ActionScaling, _exact, _write_reference, export_graph, render_manifest, verify_package
+from export import Action, Feature, PackageSpec, _ActionScaling, export_graphs, render_manifest, verify_package
 from rssm import Rssm, RssmConfig, RssmLossConfig, RssmTrainer
 
 HELD_OUT_SEED_OFFSET = 10_000
@@ -257,20 +257,7 @@ def export(model: Rssm, cfg: RssmConfig, spec: RecurrentSpec, out: Path, feeds: 
     low = np.array([a.low for a in spec.actions], np.float32)
     high = np.array([a.high for a in spec.actions], np.float32)
     scaling = _ActionScaling(low, high)
-    reference: dict = {"graphs": {}}
-    for role, (ins, outs) in spec.graph_tensors(cfg.latent_dim).items():
-        wrapper = WRAPPERS[role](model, scaling).eval()
-        graph_inputs = [(n, feeds[n]) for n, _ in ins]
-        export_graph(wrapper, graph_inputs, outs, out / f"{role}.onnx")
-        with torch.no_grad():
-            result = wrapper(*[t for _, t in graph_inputs])
-        if isinstance(result, torch.Tensor):
-            result = (result,)
-        reference["graphs"][role] = {
-            "inputs": {n: _exact(t.numpy()) for n, t in graph_inputs},
-            "outputs": {n: _exact(r.numpy()) for (n, _), r in zip(outs, result)},
-        }
-    _write_reference(out / "reference.json", reference)
+    export_graphs(model, scaling, WRAPPERS, spec.graph_tensors(cfg.latent_dim), feeds, out)
     (out / "manifest.toml").write_text(manifest_text(spec, cfg))
     return verify_package(out, strict=False)
 
