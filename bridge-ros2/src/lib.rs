@@ -7,5 +7,7 @@ pub mod msg;
 pub mod ros_args;
 pub mod transport;
 
+pub mod fuzz;
+
 pub mod cli;
 pub mod node;

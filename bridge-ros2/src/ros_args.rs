@@ -385,7 +385,21 @@ fn read_params_file(
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| file_error(None, e.to_string()))?;
-    let document: Value = serde_norway::from_str(&text)
+    parse_params_text(path, &text, fully_qualified)
+}
+
+/// [`read_params_file`] on the file's text, read already; `path` names it in errors.
+pub fn parse_params_text(
+    path: &Path,
+    text: &str,
+    fully_qualified: &str,
+) -> Result<Vec<(String, ParamValue)>, RosArgsError> {
+    let file_error = |line: Option<usize>, reason: String| RosArgsError::ParamsFile {
+        path: path.to_owned(),
+        line,
+        reason,
+    };
+    let document: Value = serde_norway::from_str(text)
         .map_err(|e| file_error(e.location().map(|l| l.line()), e.to_string()))?;
     // serde_norway's Value has no positions; point at the key's first occurrence.
     let line_of = |key: &str| {

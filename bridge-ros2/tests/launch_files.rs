@@ -78,7 +78,7 @@ fn a_misspelt_parameter_is_refused_with_its_name() {
 }
 
 #[test]
-fn both_launch_files_start_a_valid_augur_run() {
+fn every_launch_file_starts_a_valid_augur_run() {
     let out = Command::new(common::python::python())
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -86,12 +86,17 @@ fn both_launch_files_start_a_valid_augur_run() {
         ))
         .arg(root().join("launch/pendulum.launch.py"))
         .arg(root().join("launch/pendulum.launch.xml"))
+        .arg(root().join("launch/robot.launch.py"))
         .output()
         .expect("run launch_info.py");
     assert!(out.status.success(), "{out:?}");
     let info: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let params_file = root().join("launch/params/pendulum.yaml");
-    for file in ["pendulum.launch.py", "pendulum.launch.xml"] {
+    for (file, params) in [
+        ("pendulum.launch.py", "pendulum.yaml"),
+        ("pendulum.launch.xml", "pendulum.yaml"),
+        ("robot.launch.py", "robot.yaml"),
+    ] {
+        let params_file = root().join("launch/params").join(params);
         let node = &info[file];
         assert_eq!(node["executable"], "augur", "{file}");
         assert_eq!(node["name"], "augur", "{file}");

@@ -297,6 +297,7 @@ fn rate_trigger_and_safety_paths(wire: Wire) {
         {"name": "unknown_joint", "seconds": 0.3, "kind": "unknown_joint", "count": 5},
         {"name": "valid2", "seconds": 0.5, "kind": "valid"},
         {"name": "wrong_length", "seconds": 0.3, "kind": "wrong_length", "count": 5},
+        {"name": "huge_length", "seconds": 0.3, "kind": "huge_length", "count": 6},
         {"name": "valid3", "seconds": 0.5, "kind": "valid"},
         {"name": "nan", "seconds": 0.5, "kind": "nan"},
         {"name": "valid4", "seconds": 1.0, "kind": "valid"},
@@ -309,7 +310,7 @@ fn rate_trigger_and_safety_paths(wire: Wire) {
         .iter()
         .filter_map(|l| Some((l["phase"].as_str()?.to_string(), l["start"].as_f64()?)))
         .collect();
-    assert_eq!(starts.len(), 9, "{lines:?}");
+    assert_eq!(starts.len(), 10, "{lines:?}");
     let phase_of = |at: f64| {
         let i = starts.iter().rposition(|(_, s)| *s <= at)?;
         Some((starts[i].0.as_str(), at - starts[i].1))
@@ -367,7 +368,33 @@ fn rate_trigger_and_safety_paths(wire: Wire) {
             .parse()
             .unwrap()
     };
-    assert_eq!(count("messages_malformed"), 10, "{last}");
+    // 5 unknown joints, 5 wrong lengths, 6 length fields claiming gigabytes.
+    assert_eq!(count("messages_malformed"), 16, "{last}");
+    // The claimed gigabytes were never allocated: resident memory after the crafted
+    // messages stays within a few MB of what it was before them.
+    let resident = |phase: &str| -> Vec<u64> {
+        lines
+            .iter()
+            .filter(
+                |l| matches!(phase_of(l["at"].as_f64().unwrap_or(0.0)), Some((p, _)) if p == phase),
+            )
+            .filter_map(|l| l["diagnostics"]["resident_bytes"].as_str()?.parse().ok())
+            .collect()
+    };
+    let before = *resident("wrong_length")
+        .iter()
+        .chain(&resident("valid2"))
+        .max()
+        .expect("diagnostics before");
+    let after = *resident("valid3")
+        .iter()
+        .chain(&resident("valid5"))
+        .max()
+        .expect("diagnostics after");
+    assert!(
+        after < before + (16 << 20),
+        "resident memory grew from {before} to {after} bytes over the crafted messages"
+    );
     // Once in the silent phase, once after the script stopped publishing.
     assert_eq!(count("faults.stale_observation"), 2, "{last}");
     assert_eq!(count("faults.non_finite_observation"), 1, "{last}");

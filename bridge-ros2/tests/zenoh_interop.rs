@@ -116,7 +116,7 @@ fn options(domain_id: u16, connect: Vec<String>, listen: Vec<String>) -> ZenohOp
         domain_id,
         connect,
         listen,
-        multicast_scouting: false,
+        ..ZenohOptions::default()
     }
 }
 

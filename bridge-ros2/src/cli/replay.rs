@@ -57,9 +57,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// Replays `path`; `model` overrides the package folder the recording names.
-pub fn replay_file(path: &Path, model: Option<&Path>) -> anyhow::Result<ReplayReport> {
-    let recording = Recording::open(path)?;
+/// What a recording holds for a replay: the run's metadata (model, digest,
+/// parameters) and its cycle records in cycle order.
+pub struct RecordedRun {
+    pub metadata: BTreeMap<String, String>,
+    pub records: Vec<CycleRecord>,
+}
+
+/// Reads the run metadata and decodes every cycle record of `recording`; an error
+/// names the file and, for a bad record, its index.
+pub fn recorded_run(recording: &Recording) -> anyhow::Result<RecordedRun> {
+    let path = recording.path();
     let metadata = recording
         .metadata(RUN_METADATA_NAME)?
         .into_iter()
@@ -70,6 +78,21 @@ pub fn replay_file(path: &Path, model: Option<&Path>) -> anyhow::Result<ReplayRe
                 path.display()
             )
         })?;
+    let mut records = Vec::new();
+    for (index, message) in recording.messages_on(CYCLE_TOPIC)?.iter().enumerate() {
+        records.push(
+            CycleRecord::decode(&message.data)
+                .with_context(|| format!("{}: {CYCLE_TOPIC} message {index}", path.display()))?,
+        );
+    }
+    records.sort_by_key(|record| record.cycle);
+    Ok(RecordedRun { metadata, records })
+}
+
+/// Replays `path`; `model` overrides the package folder the recording names.
+pub fn replay_file(path: &Path, model: Option<&Path>) -> anyhow::Result<ReplayReport> {
+    let recording = Recording::open(path)?;
+    let RecordedRun { metadata, records } = recorded_run(&recording)?;
     let model = match model {
         Some(model) => model.to_path_buf(),
         None => PathBuf::from(required(&metadata, MODEL_KEY, path)?),
@@ -82,7 +105,7 @@ pub fn replay_file(path: &Path, model: Option<&Path>) -> anyhow::Result<ReplayRe
             model.display(),
             &digest[..12],
             path.display(),
-            &recorded_digest[..recorded_digest.len().min(12)]
+            recorded_digest.chars().take(12).collect::<String>()
         );
     }
 
@@ -97,15 +120,6 @@ pub fn replay_file(path: &Path, model: Option<&Path>) -> anyhow::Result<ReplayRe
     let resolved = resolve(&model, None, &ros_args)
         .with_context(|| format!("the parameters recorded in {}", path.display()))?;
     let mut control = build_control(&resolved.params, &resolved.manifest)?;
-
-    let mut records = Vec::new();
-    for (index, message) in recording.messages_on(CYCLE_TOPIC)?.iter().enumerate() {
-        records.push(
-            CycleRecord::decode(&message.data)
-                .with_context(|| format!("{}: {CYCLE_TOPIC} message {index}", path.display()))?,
-        );
-    }
-    records.sort_by_key(|record| record.cycle);
     Ok(replay(
         &mut control,
         records,

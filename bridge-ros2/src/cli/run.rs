@@ -77,6 +77,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("parameters OK");
         return Ok(());
     }
+    // Before the transport starts its threads: they inherit the ingest affinity.
+    resolved.params.realtime.apply_to_process()?;
     let options = TransportOptions {
         kind: args.transport,
         node_name: resolved.node_name.clone(),
@@ -84,6 +86,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         zenoh_connect: args.zenoh_connect.clone(),
         zenoh_listen: args.zenoh_listen.clone(),
         loopback_only: false,
+        zenoh_config: resolved.params.zenoh_config.clone(),
+        max_message_bytes: resolved.params.max_message_bytes,
     };
     let transport = Arc::new(Transport::open(&options)?);
     let node = Node::start(resolved, transport, args.record.as_deref())?;

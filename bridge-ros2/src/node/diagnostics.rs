@@ -56,6 +56,11 @@ pub fn array(d: &Diagnostics, rate_hz: f64, params: &NodeParams, stamp: Time) ->
         kv("plan_depth", d.plan.depth_reached.to_string()),
         kv("plan_best_value", format!("{:.4}", d.plan.best_value)),
     ];
+    for (key, value) in params.realtime.diagnostics() {
+        values.push(kv(key, value));
+    }
+    values.push(kv("major_page_faults", major_page_faults()));
+    values.push(kv("resident_bytes", resident_bytes()));
     for (i, fault) in Fault::ALL.into_iter().enumerate() {
         values.push(kv(
             &format!("faults.{}", fault.name()),
@@ -91,5 +96,29 @@ fn kv(key: &str, value: String) -> KeyValue {
     KeyValue {
         key: key.into(),
         value,
+    }
+}
+
+/// The process's major page faults so far (page-ins from disk: what
+/// `realtime.lock_memory` prevents once the model is loaded).
+fn major_page_faults() -> String {
+    // SAFETY: getrusage fills the struct it is given; all-zero is a valid rusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return "unknown".into();
+    }
+    usage.ru_majflt.to_string()
+}
+
+/// The process's resident memory, from `/proc/self/statm` (Linux).
+fn resident_bytes() -> String {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok());
+    // SAFETY: sysconf takes a name only.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    match (pages, u64::try_from(page)) {
+        (Some(pages), Ok(page)) if page > 0 => (pages * page).to_string(),
+        _ => "unknown".into(),
     }
 }

@@ -14,7 +14,10 @@ pub mod diagnostics;
 mod ingest;
 pub mod launch;
 pub mod params;
+pub mod realtime;
 pub mod record;
+
+pub(crate) use ingest::SensorMessage;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -185,6 +188,10 @@ impl Node {
             std::thread::Builder::new()
                 .name("augur-control".into())
                 .spawn(move || {
+                    if let Err(e) = params.realtime.apply_to_control_thread() {
+                        let _ = ready_tx.send(Err(e.into()));
+                        return;
+                    }
                     let mut control = match build_control(&params, &manifest) {
                         Ok(control) => {
                             release_free_heap();

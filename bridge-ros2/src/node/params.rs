@@ -18,6 +18,7 @@ use augur_runtime::model::manifest::Manifest;
 use serde::Deserialize;
 use thiserror::Error;
 
+use super::realtime::{self, RealtimeParams};
 use crate::ros_args::ParamValue;
 
 /// How commands are published.
@@ -112,6 +113,12 @@ pub struct NodeParams {
     pub diagnostics_period: Duration,
     /// Observation features drawn as x / y of `~/predicted_path` (decoder only).
     pub predicted_path: Option<(usize, usize)>,
+    /// Largest sensor message accepted, bytes.
+    pub max_message_bytes: usize,
+    /// zenoh configuration file (TLS, access control).
+    pub zenoh_config: Option<PathBuf>,
+    /// Real-time settings.
+    pub realtime: RealtimeParams,
 }
 
 /// A parameter was wrong.
@@ -270,6 +277,30 @@ pub const FIXED: &[(&str, &str)] = &[
         "source_names",
         "names of the sensor sources (each configured under sources.<name>)",
     ),
+    (
+        "max_message_bytes",
+        "largest sensor message accepted, bytes; zenoh drops longer ones before reassembly (default 16 MiB)",
+    ),
+    (
+        "zenoh.config",
+        "zenoh configuration file (JSON5/YAML) for TLS and access control; Augur still sets mode, endpoints and scouting",
+    ),
+    (
+        "realtime.priority",
+        "SCHED_FIFO priority 1..99 of the control thread (0: off); needs CAP_SYS_NICE or RLIMIT_RTPRIO",
+    ),
+    (
+        "realtime.control_cpus",
+        "CPUs the control thread runs on (empty: any)",
+    ),
+    (
+        "realtime.ingest_cpus",
+        "CPUs the transport and ingest threads run on (empty: any)",
+    ),
+    (
+        "realtime.lock_memory",
+        "mlockall before the model loads, so the loop never page-faults; needs CAP_IPC_LOCK or RLIMIT_MEMLOCK",
+    ),
 ];
 
 /// Per-source parameter suffixes (`sources.<name>.<suffix>`).
@@ -325,6 +356,9 @@ struct RawParams {
     delay_compensation: Option<bool>,
     use_sim_time: Option<bool>,
     source_names: Option<Strings>,
+    max_message_bytes: Option<u64>,
+    zenoh: RawZenoh,
+    realtime: RawRealtime,
     sources: BTreeMap<String, RawSource>,
     observation: BTreeMap<String, RawFeature>,
 }
@@ -358,6 +392,21 @@ struct RawTree {
     use_policy: Option<bool>,
     selection: Option<String>,
     selection_temperature: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawZenoh {
+    config: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawRealtime {
+    priority: Option<u64>,
+    control_cpus: Option<Vec<u64>>,
+    ingest_cpus: Option<Vec<u64>>,
+    lock_memory: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -823,6 +872,57 @@ impl NodeParams {
             }
         };
 
+        let max_message_bytes = match raw.max_message_bytes {
+            None => crate::transport::DEFAULT_MAX_MESSAGE_BYTES as u64,
+            Some(n) if (1024..=1 << 32).contains(&n) => n,
+            Some(n) => {
+                return Err(invalid(
+                    "max_message_bytes",
+                    format!("{n} is outside 1024..=4294967296"),
+                ))
+            }
+        } as usize;
+        let zenoh_config = raw
+            .zenoh
+            .config
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        let priority = match raw.realtime.priority.unwrap_or(0) {
+            0 => None,
+            p @ 1..=99 => Some(p as u8),
+            p => {
+                return Err(invalid(
+                    "realtime.priority",
+                    format!("{p}: SCHED_FIFO priorities are 1..=99 (0: off)"),
+                ))
+            }
+        };
+        let cpus = |name: &str, list: Option<Vec<u64>>| -> Result<Vec<usize>, ParamError> {
+            let mut list: Vec<usize> = list
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c as usize)
+                .collect();
+            if let Some(&cpu) = list.iter().find(|&&c| c > realtime::MAX_CPU) {
+                return Err(invalid(
+                    name,
+                    format!(
+                        "CPU {cpu} is beyond the largest CPU index {}",
+                        realtime::MAX_CPU
+                    ),
+                ));
+            }
+            list.sort_unstable();
+            list.dedup();
+            Ok(list)
+        };
+        let realtime = RealtimeParams {
+            priority,
+            control_cpus: cpus("realtime.control_cpus", raw.realtime.control_cpus)?,
+            ingest_cpus: cpus("realtime.ingest_cpus", raw.realtime.ingest_cpus)?,
+            lock_memory: raw.realtime.lock_memory.unwrap_or(false),
+        };
+
         Ok(NodeParams {
             model,
             values: params.clone(),
@@ -857,6 +957,9 @@ impl NodeParams {
             use_sim_time,
             diagnostics_period,
             predicted_path,
+            max_message_bytes,
+            zenoh_config,
+            realtime,
         })
     }
 }

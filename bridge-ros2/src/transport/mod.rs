@@ -155,7 +155,15 @@ pub struct TransportOptions {
     pub zenoh_listen: Vec<String>,
     /// Keep discovery on loopback whatever the environment says (local benches).
     pub loopback_only: bool,
+    /// zenoh configuration file (TLS, access control), the `zenoh.config` parameter.
+    pub zenoh_config: Option<std::path::PathBuf>,
+    /// Largest sensor message accepted, the `max_message_bytes` parameter.
+    pub max_message_bytes: usize,
 }
+
+/// Default of the `max_message_bytes` parameter: a 1280x720 rgb8 frame is 2.7 MB, a
+/// state message a few hundred bytes.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 << 20;
 
 impl TransportOptions {
     /// A node named `node_name` in `/`, with default endpoints.
@@ -167,6 +175,8 @@ impl TransportOptions {
             zenoh_connect: Vec::new(),
             zenoh_listen: Vec::new(),
             loopback_only: true,
+            zenoh_config: None,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
@@ -225,6 +235,8 @@ impl Transport {
                     },
                     listen: zenoh::parse_endpoint_lists(&options.zenoh_listen)?,
                     multicast_scouting: false,
+                    config_file: options.zenoh_config.clone(),
+                    max_message_bytes: options.max_message_bytes,
                 };
                 if options.loopback_only {
                     zenoh::require_loopback(&zenoh_options)?;

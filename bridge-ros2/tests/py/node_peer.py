@@ -63,6 +63,9 @@ class Robot(Node):
         message.velocity = list(velocity)
         self.states.publish(message)
 
+    def publish_raw(self, payload):
+        self.states.publish(payload)
+
     def spin_once(self, timeout):
         rclpy.spin_once(self, timeout_sec=timeout)
 
@@ -159,6 +162,12 @@ class ZenohRobot:
         self.sequence += 1
         self.states.put(payload, attachment=attachment)
 
+    def publish_raw(self, payload):
+        zext = self.zext
+        attachment = zext.z_serialize((zext.Int64(self.sequence), zext.Int64(time.time_ns()), bytes(16)))
+        self.sequence += 1
+        self.states.put(payload, attachment=attachment)
+
     def spin_for(self, seconds):
         time.sleep(seconds)
 
@@ -181,6 +190,20 @@ class ZenohRobot:
         for subscriber in self.subscribers:
             subscriber.undeclare()
         self.session.close()
+
+
+def huge_length_payloads():
+    """JointState CDR whose length fields claim gigabytes: the name sequence, a name
+    string and the position sequence. Each must be dropped and counted without the
+    node allocating what it claims."""
+    header = bytes([0, 1, 0, 0]) + (7).to_bytes(4, "little") + (0).to_bytes(4, "little")
+    header += (1).to_bytes(4, "little") + bytes(4)  # frame_id "" (NUL, padded)
+    names_claim = header + (0xFFFFFFFF).to_bytes(4, "little")
+    string_claim = header + (1).to_bytes(4, "little") + (0xFFFFFFF0).to_bytes(4, "little") + b"pend"
+    one_name = header + (1).to_bytes(4, "little") + (15).to_bytes(4, "little") + JOINT.encode() + b"\0"
+    one_name += bytes(-len(one_name) % 4)
+    position_claim = one_name + (0x7FFFFFFF).to_bytes(4, "little") + bytes(4) + bytes(8)
+    return [names_claim, string_claim, position_claim]
 
 
 def lockstep(robot, states):
@@ -212,6 +235,11 @@ def script(robot, phases):
                 robot.publish([theta], [0.5])
             elif kind == "nan":
                 robot.publish([theta], [math.nan])
+            elif kind == "huge_length":
+                if sent < phase["count"]:
+                    payloads = huge_length_payloads()
+                    robot.publish_raw(payloads[sent % len(payloads)])
+                robot.publish([theta], [0.5])
             elif kind in ("unknown_joint", "wrong_length"):
                 # Malformed messages between valid ones: only the count may change.
                 if sent < phase["count"]:

@@ -35,12 +35,32 @@ pub fn load_onnx(
     if !path.is_file() {
         return Err(PackageError::MissingGraph { graph, path });
     }
+    let bytes = std::fs::read(&path).map_err(|source| PackageError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    load_onnx_bytes(role, &path, &bytes, spec, widths)
+}
+
+/// [`load_onnx`] on the file's bytes, read already; `path` names it in errors. A
+/// truncated or corrupt protobuf is a [`PackageError::CorruptGraph`].
+pub fn load_onnx_bytes(
+    role: GraphRole,
+    path: &Path,
+    bytes: &[u8],
+    spec: &GraphSpec,
+    widths: &(Vec<usize>, Vec<usize>),
+) -> Result<CheckedGraph, PackageError> {
+    let path = path.to_owned();
+    let graph = role.name();
     let corrupt = |e: TractError| PackageError::CorruptGraph {
         graph,
         path: path.clone(),
         message: format!("{e:#}"),
     };
-    let mut model = tract_onnx::onnx().model_for_path(&path).map_err(corrupt)?;
+    let mut model = tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .map_err(corrupt)?;
 
     // Bind declared tensors to the graph's own by name, then reorder to role order.
     let inputs = model.input_outlets().map_err(corrupt)?.to_vec();

@@ -353,11 +353,16 @@ impl Manifest {
             path: path.clone(),
             source,
         })?;
-        let manifest: Manifest = toml::from_str(&text).map_err(|e| PackageError::Manifest {
-            path: path.clone(),
+        Manifest::parse(&text, &path)
+    }
+
+    /// Parses and validates manifest text; `path` names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, PackageError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| PackageError::Manifest {
+            path: path.to_owned(),
             message: e.to_string(),
         })?;
-        manifest.validate(&path)?;
+        manifest.validate(path)?;
         Ok(manifest)
     }
 

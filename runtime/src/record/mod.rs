@@ -39,7 +39,9 @@ pub use plan_stats::{
     SAFETY_SAFE_ACTION,
 };
 pub use qos::{ChannelQos, OFFERED_QOS_PROFILES_KEY};
-pub use reader::{Messages, RecordedChannel, RecordedMessage, Recording, RecordingStatistics};
+pub use reader::{
+    Messages, RecordedChannel, RecordedMessage, Recording, RecordingStatistics, MAX_RECORD_BYTES,
+};
 pub use thread::{RecorderHandle, RecorderThread, DROPPED_MESSAGES_KEY, RECORDER_METADATA_NAME};
 pub use writer::{
     ChannelId, ChannelSummary, Compression, RecordSummary, Recorder, RecorderOptions, Schema,

@@ -11,6 +11,11 @@ use super::qos::{ChannelQos, OFFERED_QOS_PROFILES_KEY};
 use super::writer::ChannelId;
 use super::RecordError;
 
+/// The largest record, compressed or not, a recording may hold: a chunk index that
+/// claims a longer (uncompressed) chunk is refused before anything is allocated for
+/// it. Augur and rosbag2 write chunks of under 1 MiB; camera frames are a few MB.
+pub const MAX_RECORD_BYTES: usize = 256 << 20;
+
 /// One channel of a recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedChannel {
@@ -80,6 +85,11 @@ impl Recording {
             path: path.to_owned(),
             source,
         })?;
+        Recording::from_bytes(path, bytes)
+    }
+
+    /// [`Recording::open`] on a file's bytes, read already; `path` names it in errors.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Recording, RecordError> {
         if !bytes.starts_with(mcap::MAGIC) {
             return Err(RecordError::NotMcap {
                 path: path.to_owned(),
@@ -202,7 +212,9 @@ impl Recording {
     /// Every message in log-time order (ties in file order), read through the chunk
     /// and message indexes.
     pub fn messages(&self) -> Messages<'_> {
-        let options = IndexedReaderOptions::new().with_order(ReadOrder::LogTime);
+        let options = IndexedReaderOptions::new()
+            .with_order(ReadOrder::LogTime)
+            .with_record_length_limit(MAX_RECORD_BYTES);
         let reader = IndexedReader::new_with_options(&self.summary, options).map_err(|source| {
             RecordError::Mcap {
                 path: self.path.clone(),

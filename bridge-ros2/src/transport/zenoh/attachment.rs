@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::zenoh::bytes::ZBytes;
-use zenoh_ext::{z_deserialize, z_serialize};
+use zenoh_ext::z_serialize;
 
 use super::GID_SIZE;
 
@@ -15,6 +15,10 @@ pub(super) fn now_ns() -> i64 {
         .map(|elapsed| i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// Length of the keyed layout of rmw_zenoh < 0.2.4: three keys with their 1-byte
+/// LEB128 lengths, two i64 and the GID with its length.
+const LEGACY_LEN: usize = (1 + 15) + 8 + (1 + 16) + 8 + (1 + 10) + (1 + GID_SIZE);
 
 /// The per-sample metadata rmw_zenoh attaches to every publication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,24 +43,43 @@ impl Attachment {
     /// Parses the current layout, or the keyed layout of rmw_zenoh < 0.2.4
     /// (`"sequence_number", i64, "source_timestamp", i64, "source_gid", bytes`).
     pub fn parse(bytes: &ZBytes) -> Option<Attachment> {
-        if let Ok((sequence_number, source_timestamp_ns, gid)) =
-            z_deserialize::<(i64, i64, [u8; GID_SIZE])>(bytes)
-        {
-            return Some(Attachment {
-                sequence_number,
-                source_timestamp_ns,
-                gid,
+        // Both layouts have a fixed length: anything longer is refused before it is
+        // copied out of zenoh's buffers.
+        if bytes.len() > LEGACY_LEN {
+            return None;
+        }
+        Attachment::parse_bytes(&bytes.to_bytes())
+    }
+
+    /// [`Attachment::parse`] on plain bytes. Both layouts are matched byte for byte
+    /// (lengths and keys included), so a length prefix claiming more than the
+    /// attachment holds is refused without being allocated.
+    pub fn parse_bytes(bytes: &[u8]) -> Option<Attachment> {
+        if bytes.len() == Self::LEN {
+            // i64 LE, i64 LE, LEB128 16, 16 bytes.
+            let (sequence, rest) = bytes.split_first_chunk::<8>()?;
+            let (stamp, rest) = rest.split_first_chunk::<8>()?;
+            let (&gid_len, gid) = rest.split_first()?;
+            return (usize::from(gid_len) == GID_SIZE).then(|| Attachment {
+                sequence_number: i64::from_le_bytes(*sequence),
+                source_timestamp_ns: i64::from_le_bytes(*stamp),
+                gid: gid.try_into().expect("length checked"),
             });
         }
-        let (k1, sequence_number, k2, source_timestamp_ns, k3, gid) =
-            z_deserialize::<(String, i64, String, i64, String, [u8; GID_SIZE])>(bytes).ok()?;
-        (k1 == "sequence_number" && k2 == "source_timestamp" && k3 == "source_gid").then_some(
-            Attachment {
-                sequence_number,
-                source_timestamp_ns,
-                gid,
-            },
-        )
+        if bytes.len() != LEGACY_LEN {
+            return None;
+        }
+        let rest = key(bytes, "sequence_number")?;
+        let (sequence, rest) = rest.split_first_chunk::<8>()?;
+        let rest = key(rest, "source_timestamp")?;
+        let (stamp, rest) = rest.split_first_chunk::<8>()?;
+        let rest = key(rest, "source_gid")?;
+        let (&gid_len, gid) = rest.split_first()?;
+        (usize::from(gid_len) == GID_SIZE).then(|| Attachment {
+            sequence_number: i64::from_le_bytes(*sequence),
+            source_timestamp_ns: i64::from_le_bytes(*stamp),
+            gid: gid.try_into().expect("length checked"),
+        })
     }
 
     /// The source timestamp as a `SystemTime`, if it is a time after the epoch.
@@ -64,4 +87,12 @@ impl Attachment {
         let nanos = u64::try_from(self.source_timestamp_ns).ok()?;
         UNIX_EPOCH.checked_add(Duration::from_nanos(nanos))
     }
+}
+
+/// The rest of `bytes` after the zenoh-ext string `name` (1-byte LEB128 length, then
+/// the text), or `None` if `bytes` does not start with it.
+fn key<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let (&len, rest) = bytes.split_first()?;
+    (usize::from(len) == name.len()).then_some(())?;
+    rest.strip_prefix(name.as_bytes())
 }

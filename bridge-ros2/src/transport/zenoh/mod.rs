@@ -61,6 +61,8 @@ pub const GID_SIZE: usize = 16;
 pub struct ZenohNode {
     session: Session,
     node: NodeIdentity,
+    /// Longer sensor payloads are refused (counted as malformed) before decoding.
+    max_message_bytes: usize,
     /// Entity ids for publishers and subscribers; the node itself is id 0.
     next_entity_id: AtomicUsize,
     _token: LivelinessToken,
@@ -114,6 +116,7 @@ impl ZenohNode {
             session,
             node,
             next_entity_id: AtomicUsize::new(1),
+            max_message_bytes: options.max_message_bytes,
             _token: token,
         })
     }
@@ -187,6 +190,7 @@ impl ZenohNode {
     {
         let endpoint = self.endpoint::<M>(topic, qos, "MS")?;
         let topic_name = endpoint.topic.clone();
+        let max_bytes = self.max_message_bytes;
         // zenoh wants a `Fn + Sync` callback; samples of one subscriber arrive one
         // at a time, so the lock is uncontended.
         let on_message = Mutex::new(on_message);
@@ -199,12 +203,22 @@ impl ZenohNode {
                     .attachment()
                     .and_then(Attachment::parse)
                     .and_then(|attachment| attachment.source_time());
-                let message = cdr::decode::<M>(&sample.payload().to_bytes()).map_err(|source| {
-                    TransportError::Decode {
+                let payload = sample.payload();
+                let message = if payload.len() > max_bytes {
+                    Err(TransportError::Decode {
+                        topic: topic_name.clone(),
+                        reason: format!(
+                            "{}: a payload of {} bytes is over max_message_bytes ({max_bytes})",
+                            M::ros_name(),
+                            payload.len()
+                        ),
+                    })
+                } else {
+                    cdr::decode::<M>(&payload.to_bytes()).map_err(|source| TransportError::Decode {
                         topic: topic_name.clone(),
                         reason: format!("{}: {source}", M::ros_name()),
-                    }
-                });
+                    })
+                };
                 let received = Received {
                     source_timestamp,
                     received_at,
