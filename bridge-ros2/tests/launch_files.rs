@@ -138,3 +138,56 @@ fn every_launch_file_starts_a_valid_augur_run() {
         );
     }
 }
+
+/// The unit file as installed, with the binary, the package and the parameter file
+/// pointed at this tree.
+fn unit_for_this_tree() -> String {
+    let unit = std::fs::read_to_string(root().join("launch/systemd/augur.service")).unwrap();
+    unit.replace("/opt/augur/bin/augur", env!("CARGO_BIN_EXE_augur"))
+        .replace(
+            "/opt/augur/models/",
+            &format!("{}/models/", root().display()),
+        )
+        .replace(
+            "/etc/augur/robot.yaml",
+            &root()
+                .join("launch/params/robot.yaml")
+                .display()
+                .to_string(),
+        )
+}
+
+#[test]
+fn the_systemd_unit_verifies_clean_and_its_command_line_is_a_valid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("augur.service");
+    let text = unit_for_this_tree();
+    std::fs::write(&unit, &text).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze (systemd) runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
+    // ExecStart, continuation lines joined, run with --check-params.
+    let exec = text
+        .replace("\\\n", " ")
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart=").map(str::to_string))
+        .expect("an ExecStart line");
+    let mut words = exec.split_whitespace();
+    let program = words.next().unwrap();
+    let mut args: Vec<&str> = words.collect();
+    let ros_args = args.iter().position(|a| *a == "--ros-args").unwrap();
+    args.insert(ros_args, "--check-params");
+    let out = Command::new(program).args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "`{exec}` --check-params: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

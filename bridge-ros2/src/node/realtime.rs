@@ -28,14 +28,14 @@ pub struct RealtimeParams {
 
 /// A real-time setting the kernel refused.
 #[derive(Debug, thiserror::Error)]
-#[error("parameter `{parameter}`: {what} failed: {source}; {remedy}")]
+#[error("parameter `{parameter}`: {what} failed: {os_error}; {remedy}")]
 pub struct RealtimeError {
     /// The parameter that asked for it.
     pub parameter: &'static str,
     /// What was attempted.
     pub what: String,
     /// The kernel's answer.
-    pub source: std::io::Error,
+    pub os_error: std::io::Error,
     /// The right the process needs, or what else to change.
     pub remedy: String,
 }
@@ -129,7 +129,7 @@ fn set_affinity(parameter: &'static str, cpus: &[usize]) -> Result<(), RealtimeE
     Err(RealtimeError {
         parameter,
         what: format!("pinning to CPUs {}", CpuList(cpus)),
-        source: std::io::Error::last_os_error(),
+        os_error: std::io::Error::last_os_error(),
         remedy: format!(
             "this process may run on CPUs {} (cgroup cpuset / taskset)",
             allowed_cpus()
@@ -166,7 +166,7 @@ fn set_fifo(priority: u8) -> Result<(), RealtimeError> {
     Err(RealtimeError {
         parameter: "realtime.priority",
         what: format!("SCHED_FIFO priority {priority} for the control thread"),
-        source: std::io::Error::from_raw_os_error(rc),
+        os_error: std::io::Error::from_raw_os_error(rc),
         remedy: format!(
             "the process needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least {priority} \
              (systemd: LimitRTPRIO={priority}; shell: ulimit -r {priority}); \
@@ -185,7 +185,7 @@ fn lock_memory() -> Result<(), RealtimeError> {
     Err(RealtimeError {
         parameter: "realtime.lock_memory",
         what: "mlockall(MCL_CURRENT | MCL_FUTURE)".into(),
-        source: std::io::Error::last_os_error(),
+        os_error: std::io::Error::last_os_error(),
         remedy: "the process needs CAP_IPC_LOCK or an RLIMIT_MEMLOCK above its resident \
                  size (systemd: LimitMEMLOCK=infinity; shell: ulimit -l unlimited)"
             .into(),
@@ -197,7 +197,7 @@ fn unsupported(parameter: &'static str) -> Result<(), RealtimeError> {
     Err(RealtimeError {
         parameter,
         what: "a real-time setting".into(),
-        source: std::io::Error::from(std::io::ErrorKind::Unsupported),
+        os_error: std::io::Error::from(std::io::ErrorKind::Unsupported),
         remedy: "real-time settings are implemented for Linux only".into(),
     })
 }
