@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v aarch64-linux-gnu-gcc >/dev/null || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 command -v qemu-aarch64-static >/dev/null || need_apt+=(qemu-user-static)
+# DDS Security: RustDDS links the system OpenSSL; the keystore tests use its CLI.
+command -v openssl >/dev/null || need_apt+=(openssl)
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev pkg-config)
+# The real-time and unit-file tests: setpriv/prlimit (util-linux), systemd-analyze.
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -80,6 +80,8 @@ pub struct RosArgs {
     pub params: BTreeMap<String, ParamValue>,
     /// The `--params-file` paths, in order.
     pub params_files: Vec<PathBuf>,
+    /// `--enclave`: the DDS Security enclave (with `ROS_SECURITY_ENABLE=true`).
+    pub enclave: Option<String>,
 }
 
 /// A malformed `--ros-args` tail or params file; each names the argument or file.
@@ -162,7 +164,8 @@ pub fn parse_ros_args(args: &[String], node_name: &str) -> Result<RosArgs, RosAr
             "--log-level" => {
                 value_of(arg)?;
             }
-            "-e" | "--enclave" | "--log-config-file" => {
+            "-e" | "--enclave" => out.enclave = Some(value_of(arg)?),
+            "--log-config-file" => {
                 value_of(arg)?;
             }
             "--enable-rosout-logs"

@@ -31,6 +31,7 @@ fn node(name: &str, domain_id: u16) -> DdsNode {
         namespace: "/".to_owned(),
         domain_id,
         discovery: Discovery::Localhost,
+        security: None,
     })
     .expect("DDS node")
 }

@@ -88,6 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         loopback_only: false,
         zenoh_config: resolved.params.zenoh_config.clone(),
         max_message_bytes: resolved.params.max_message_bytes,
+        enclave: resolved.enclave.clone(),
     };
     let transport = Arc::new(Transport::open(&options)?);
     let node = Node::start(resolved, transport, args.record.as_deref())?;
@@ -113,6 +114,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         cycles = diagnostics.cycles,
         safe_cycles = diagnostics.safe_cycles,
         deadline_misses = diagnostics.deadline_misses,
+        messages_accepted = diagnostics.ingest.accepted,
+        messages_malformed = diagnostics.ingest.malformed,
         commands = summary.commands,
         "augur node stopped"
     );

@@ -28,6 +28,8 @@ pub struct Resolved {
     pub node_name: String,
     /// Node namespace.
     pub namespace: String,
+    /// `--enclave` (DDS Security).
+    pub enclave: Option<String>,
 }
 
 /// Merges the package defaults (`<model>/node.yaml`), `--params-file`s and `-p`, and
@@ -50,6 +52,7 @@ pub fn resolve(
         namespace,
         remaps,
         mut params,
+        enclave,
         ..
     } = parse_ros_args(&args, NODE_NAME)?;
     if let Some(trigger) = trigger {
@@ -81,5 +84,6 @@ pub fn resolve(
         topics,
         node_name,
         namespace,
+        enclave,
     })
 }

@@ -19,6 +19,7 @@
 
 use std::{
     net::Ipv4Addr,
+    path::{Path, PathBuf},
     sync::Mutex,
     thread::JoinHandle,
     time::{Instant, SystemTime},
@@ -49,6 +50,83 @@ pub struct NodeOptions {
     pub namespace: String,
     pub domain_id: u16,
     pub discovery: Discovery,
+    /// DDS Security: the enclave directory whose credentials the participant uses
+    /// (`None`: no security, as in ROS 2 by default).
+    pub security: Option<PathBuf>,
+}
+
+/// The files of an SROS2 enclave that DDS Security reads (rmw_dds_common's names).
+pub const ENCLAVE_FILES: [&str; 6] = [
+    "identity_ca.cert.pem",
+    "cert.pem",
+    "key.pem",
+    "permissions_ca.cert.pem",
+    "governance.p7s",
+    "permissions.p7s",
+];
+
+/// ROS 2's security environment: `ROS_SECURITY_ENABLE=true` turns it on,
+/// `ROS_SECURITY_KEYSTORE` is the keystore, the enclave is
+/// `ROS_SECURITY_ENCLAVE_OVERRIDE` or the `--enclave` argument (default `/`), and
+/// `ROS_SECURITY_STRATEGY` says what a missing enclave does: `Enforce` refuses to
+/// start, `Permissive` (the default) warns and runs without security. Returns the
+/// enclave directory to use.
+pub fn security_from_vars(
+    enable: Option<&str>,
+    strategy: Option<&str>,
+    keystore: Option<&str>,
+    enclave: Option<&str>,
+) -> Result<Option<PathBuf>, TransportError> {
+    if enable.map(str::trim) != Some("true") {
+        return Ok(None);
+    }
+    let enforce = match strategy.map(str::trim) {
+        None | Some("Permissive") => false,
+        Some("Enforce") => true,
+        Some(other) => {
+            return Err(TransportError::Environment {
+                variable: "ROS_SECURITY_STRATEGY",
+                value: other.to_owned(),
+                expected: "Enforce or Permissive",
+            })
+        }
+    };
+    let enclave = enclave
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .unwrap_or("/");
+    let problem = match keystore.map(str::trim).filter(|k| !k.is_empty()) {
+        None => Err("ROS_SECURITY_ENABLE=true but ROS_SECURITY_KEYSTORE is not set".to_string()),
+        Some(keystore) => {
+            let dir = Path::new(keystore)
+                .join("enclaves")
+                .join(enclave.trim_start_matches('/'));
+            let missing: Vec<&str> = ENCLAVE_FILES
+                .iter()
+                .copied()
+                .filter(|f| !dir.join(f).is_file())
+                .collect();
+            if missing.is_empty() {
+                Ok(dir)
+            } else {
+                Err(format!(
+                    "enclave `{enclave}` ({}) lacks {}",
+                    dir.display(),
+                    missing.join(", ")
+                ))
+            }
+        }
+    };
+    match problem {
+        Ok(dir) => Ok(Some(dir)),
+        Err(reason) if enforce => Err(TransportError::Security { reason }),
+        Err(reason) => {
+            tracing::warn!(
+                "{reason}: running without DDS Security (ROS_SECURITY_STRATEGY=Permissive)"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// `ROS_DOMAIN_ID` values ROS 2 accepts on Linux (the DDS port formula limit).
@@ -59,14 +137,32 @@ impl NodeOptions {
     /// (`LOCALHOST`, `SUBNET`, `OFF`, `SYSTEM_DEFAULT`; default subnet) and the legacy
     /// `ROS_LOCALHOST_ONLY=1`.
     pub fn from_env(name: &str, namespace: &str) -> Result<NodeOptions, TransportError> {
+        Self::from_env_with_enclave(name, namespace, None)
+    }
+
+    /// [`NodeOptions::from_env`], with the ROS 2 security variables and the
+    /// `--enclave` argument (overridden by `ROS_SECURITY_ENCLAVE_OVERRIDE`).
+    pub fn from_env_with_enclave(
+        name: &str,
+        namespace: &str,
+        enclave: Option<&str>,
+    ) -> Result<NodeOptions, TransportError> {
         let var = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
-        Self::from_vars(
+        let mut options = Self::from_vars(
             name,
             namespace,
             var("ROS_DOMAIN_ID").as_deref(),
             var("ROS_AUTOMATIC_DISCOVERY_RANGE").as_deref(),
             var("ROS_LOCALHOST_ONLY").as_deref(),
-        )
+        )?;
+        let enclave_override = var("ROS_SECURITY_ENCLAVE_OVERRIDE");
+        options.security = security_from_vars(
+            var("ROS_SECURITY_ENABLE").as_deref(),
+            var("ROS_SECURITY_STRATEGY").as_deref(),
+            var("ROS_SECURITY_KEYSTORE").as_deref(),
+            enclave_override.as_deref().or(enclave),
+        )?;
+        Ok(options)
     }
 
     fn from_vars(
@@ -124,8 +220,35 @@ impl NodeOptions {
             namespace: namespace.to_owned(),
             domain_id,
             discovery,
+            security: None,
         })
     }
+}
+
+/// Adds RustDDS's built-in security plugins with the enclave's credentials. The
+/// key must be unencrypted: RustDDS reads no key password.
+#[cfg(feature = "dds-security")]
+fn with_security(
+    builder: DomainParticipantBuilder,
+    enclave: &Path,
+) -> Result<DomainParticipantBuilder, TransportError> {
+    use ros2_client::dds::rustdds::DomainParticipantSecurityConfigFiles;
+    Ok(builder.builtin_security(
+        DomainParticipantSecurityConfigFiles::with_ros_default_names(enclave, String::new()),
+    ))
+}
+
+#[cfg(not(feature = "dds-security"))]
+fn with_security(
+    _builder: DomainParticipantBuilder,
+    enclave: &Path,
+) -> Result<DomainParticipantBuilder, TransportError> {
+    Err(TransportError::Security {
+        reason: format!(
+            "enclave {} asked for, but this augur was built without the `dds-security` feature",
+            enclave.display()
+        ),
+    })
 }
 
 /// The ros2-client QoS profile for `topic`.
@@ -168,6 +291,9 @@ impl DdsNode {
         let mut builder = DomainParticipantBuilder::new(options.domain_id);
         if options.discovery == Discovery::Localhost {
             builder = builder.with_only_networks([Ipv4Addr::LOCALHOST]);
+        }
+        if let Some(enclave) = &options.security {
+            builder = with_security(builder, enclave)?;
         }
         let participant_error = |reason: String| TransportError::Participant {
             domain_id: options.domain_id,
@@ -517,5 +643,49 @@ mod tests {
         assert_eq!(TopicQos::SENSOR_DATA.depth, 5);
         assert_eq!(TopicQos::COMMANDS.reliability, Reliability::Reliable);
         assert_eq!(TopicQos::COMMANDS.depth, 10);
+    }
+
+    #[test]
+    fn ros_security_variables_pick_the_enclave_or_refuse_by_strategy() {
+        assert_eq!(security_from_vars(None, None, None, None).unwrap(), None);
+        assert_eq!(
+            security_from_vars(Some("false"), Some("Enforce"), None, None).unwrap(),
+            None
+        );
+        // Enabled without a keystore: Enforce refuses, Permissive runs without.
+        let error = security_from_vars(Some("true"), Some("Enforce"), None, None).unwrap_err();
+        assert!(
+            error.to_string().contains("ROS_SECURITY_KEYSTORE"),
+            "{error}"
+        );
+        assert_eq!(
+            security_from_vars(Some("true"), None, None, None).unwrap(),
+            None
+        );
+        let error = security_from_vars(Some("true"), Some("enforce"), None, None).unwrap_err();
+        assert!(
+            error.to_string().contains("Enforce or Permissive"),
+            "{error}"
+        );
+
+        let keystore = tempfile::tempdir().unwrap();
+        let enclave = keystore.path().join("enclaves/robot/augur");
+        std::fs::create_dir_all(&enclave).unwrap();
+        for file in &ENCLAVE_FILES[..5] {
+            std::fs::write(enclave.join(file), "x").unwrap();
+        }
+        let ks = keystore.path().to_str();
+        let error = security_from_vars(Some("true"), Some("Enforce"), ks, Some("/robot/augur"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("enclave `/robot/augur`") && error.contains("permissions.p7s"),
+            "{error}"
+        );
+        std::fs::write(enclave.join("permissions.p7s"), "x").unwrap();
+        assert_eq!(
+            security_from_vars(Some("true"), Some("Enforce"), ks, Some("/robot/augur")).unwrap(),
+            Some(enclave)
+        );
     }
 }

@@ -87,6 +87,8 @@ pub enum TransportError {
     },
     #[error("invalid ROS 2 name {name:?}: {reason}")]
     InvalidName { name: String, reason: String },
+    #[error("DDS Security: {reason}")]
+    Security { reason: String },
     #[error("could not start the DDS participant on domain {domain_id}: {reason}")]
     Participant { domain_id: u16, reason: String },
     #[error("could not create the ROS 2 node {name:?}: {reason}")]
@@ -159,6 +161,8 @@ pub struct TransportOptions {
     pub zenoh_config: Option<std::path::PathBuf>,
     /// Largest sensor message accepted, the `max_message_bytes` parameter.
     pub max_message_bytes: usize,
+    /// DDS Security enclave (`--enclave`), used with `ROS_SECURITY_ENABLE=true`.
+    pub enclave: Option<String>,
 }
 
 /// Default of the `max_message_bytes` parameter: a 1280x720 rgb8 frame is 2.7 MB, a
@@ -177,6 +181,7 @@ impl TransportOptions {
             loopback_only: true,
             zenoh_config: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            enclave: None,
         }
     }
 }
@@ -211,8 +216,11 @@ impl Transport {
     pub fn open(options: &TransportOptions) -> Result<Transport, TransportError> {
         match options.kind {
             TransportKind::Dds => {
-                let mut node_options =
-                    dds::NodeOptions::from_env(&options.node_name, &options.namespace)?;
+                let mut node_options = dds::NodeOptions::from_env_with_enclave(
+                    &options.node_name,
+                    &options.namespace,
+                    options.enclave.as_deref(),
+                )?;
                 if options.loopback_only {
                     node_options.discovery = dds::Discovery::Localhost;
                 }

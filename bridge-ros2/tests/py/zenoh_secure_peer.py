@@ -6,7 +6,10 @@ JointStates on /joint_states and subscribes to the node's commands and
   {"role": ..., "connected": bool, "sent": n, "commands": m, "diagnostics": {...}}
 
 `connected` is whether a zenoh session to the node came up (TLS handshake and
-mutual authentication passed). Only loopback endpoints are accepted.
+mutual authentication passed). With `--lockstep` it waits for each command before
+the next state and adds the round trips, state out to command in, in ms
+(`round_trips_ms`): scripts/bench-security.sh compares them across transports.
+Only loopback endpoints are accepted; `tcp/` endpoints connect without TLS.
 """
 
 import argparse
@@ -26,18 +29,21 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("role")
     parser.add_argument("--connect", required=True)
-    parser.add_argument("--ca", required=True)
+    parser.add_argument("--ca", default="")
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--count", type=int, default=60)
     parser.add_argument("--position", type=float, default=0.3)
     parser.add_argument("--wait", type=float, default=2.0, help="s to wait for the session")
+    parser.add_argument("--lockstep", action="store_true")
     args = parser.parse_args()
-    if not args.connect.startswith(("tls/127.0.0.1:", "tls/localhost:")):
+    if not args.connect.startswith(("tls/127.0.0.1:", "tls/localhost:", "tcp/127.0.0.1:")):
         raise SystemExit(f"refusing non-loopback endpoint {args.connect}")
 
     tls = {"root_ca_certificate": args.ca, "verify_name_on_connect": True}
-    if args.cert:
+    if args.connect.startswith("tcp/"):
+        tls = {}
+    elif args.cert:
         tls.update(
             connect_certificate=args.cert, connect_private_key=args.key, enable_mtls=True
         )
@@ -56,12 +62,14 @@ def main():
 
     domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
     lock = threading.Lock()
+    arrived = threading.Condition(lock)
     commands = []
     diagnostics = {}
 
     def on_command(sample):
         with lock:
-            commands.append(sample.payload.to_bytes())
+            commands.append(time.perf_counter())
+            arrived.notify_all()
 
     def on_diagnostics(sample):
         message = TYPESTORE.deserialize_cdr(
@@ -87,6 +95,7 @@ def main():
     )
     time.sleep(1.0)  # declarations reach the node
     types = TYPESTORE.types
+    round_trips = []
     for sequence in range(args.count):
         now = time.time_ns()
         message = types["sensor_msgs/msg/JointState"](
@@ -101,8 +110,18 @@ def main():
         )
         payload = bytes(TYPESTORE.serialize_cdr(message, "sensor_msgs/msg/JointState"))
         attachment = zext.z_serialize((zext.Int64(sequence), zext.Int64(now), bytes(16)))
+        with lock:
+            before = len(commands)
+        sent_at = time.perf_counter()
         publisher.put(payload, attachment=attachment)
-        time.sleep(0.05)
+        if args.lockstep:
+            with lock:
+                arrived.wait_for(lambda: len(commands) > before, timeout=1.0)
+                if len(commands) > before:
+                    round_trips.append((commands[before] - sent_at) * 1e3)
+            time.sleep(0.005)
+        else:
+            time.sleep(0.05)
     time.sleep(2.0)  # the last commands and one more /diagnostics
     with lock:
         result = {
@@ -112,6 +131,8 @@ def main():
             "commands": len(commands),
             "diagnostics": dict(diagnostics),
         }
+        if args.lockstep:
+            result["round_trips_ms"] = round_trips
     for subscriber in subscribers:
         subscriber.undeclare()
     session.close()
