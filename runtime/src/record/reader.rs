@@ -198,6 +198,19 @@ impl Recording {
             .iter()
             .filter(|index| index.name == name)
             .map(|index| {
+                // mcap 0.26 adds offset and length unchecked (a crafted index
+                // wraps around and panics on the slice): check them here first.
+                let inside = index
+                    .offset
+                    .checked_add(index.length)
+                    .is_some_and(|end| end <= self.bytes.len() as u64);
+                if !inside {
+                    return Err(RecordError::Mcap {
+                        path: self.path.clone(),
+                        what: "reading a metadata record",
+                        source: mcap::McapError::BadIndex,
+                    });
+                }
                 mcap::read::metadata(&self.bytes, index)
                     .map(|m| m.metadata)
                     .map_err(|source| RecordError::Mcap {
