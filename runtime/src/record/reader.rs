@@ -204,7 +204,12 @@ impl Recording {
                     .offset
                     .checked_add(index.length)
                     .is_some_and(|end| end <= self.bytes.len() as u64);
-                if !inside {
+                // mcap 0.26 also reserves whatever length a string in the record
+                // claims (up to 4 GiB) before reading it: check the strings too.
+                let record = inside.then(|| {
+                    &self.bytes[index.offset as usize..(index.offset + index.length) as usize]
+                });
+                if !record.is_some_and(metadata_strings_fit) {
                     return Err(RecordError::Mcap {
                         path: self.path.clone(),
                         what: "reading a metadata record",
@@ -346,6 +351,36 @@ impl Messages<'_> {
             }
         }
     }
+}
+
+/// Whether a Metadata record (opcode, u64 length, then `name` and a string map,
+/// each string a u32 length and its bytes, the map a u32 byte length) holds every
+/// string it claims.
+fn metadata_strings_fit(record: &[u8]) -> bool {
+    fn u32_at(bytes: &[u8], at: usize) -> Option<usize> {
+        let b = bytes.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
+    }
+    /// The end of the string at `at`, if it is inside `end`.
+    fn string_end(bytes: &[u8], at: usize, end: usize) -> Option<usize> {
+        let stop = at.checked_add(4)?.checked_add(u32_at(bytes, at)?)?;
+        (stop <= end).then_some(stop)
+    }
+    let check = || -> Option<()> {
+        let end = record.len();
+        let mut at = string_end(record, 9, end)?;
+        let map_end = at.checked_add(4)?.checked_add(u32_at(record, at)?)?;
+        if map_end > end {
+            return None;
+        }
+        at += 4;
+        while at < map_end {
+            at = string_end(record, at, map_end)?;
+            at = string_end(record, at, map_end)?;
+        }
+        Some(())
+    };
+    record.len() >= 9 && check().is_some()
 }
 
 /// The profile and library of the header record, the first record after the magic.
