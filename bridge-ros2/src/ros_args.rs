@@ -382,12 +382,11 @@ fn read_params_file(
     path: &Path,
     fully_qualified: &str,
 ) -> Result<Vec<(String, ParamValue)>, RosArgsError> {
-    let file_error = |line: Option<usize>, reason: String| RosArgsError::ParamsFile {
+    let text = std::fs::read_to_string(path).map_err(|e| RosArgsError::ParamsFile {
         path: path.to_owned(),
-        line,
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| file_error(None, e.to_string()))?;
+        line: None,
+        reason: e.to_string(),
+    })?;
     parse_params_text(path, &text, fully_qualified)
 }
 

@@ -5,51 +5,12 @@
 //! from rclpy and from zenoh counted in `/diagnostics` with resident memory flat, is
 //! `node_interop.rs`'s safety-path test; the MCAP one is in the runtime's tests.)
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use augur_bridge_ros2::fuzz::Target;
 use augur_bridge_ros2::transport::zenoh::Attachment;
-
-struct PeakTracking;
-
-thread_local! {
-    /// Net bytes allocated on this thread and the peak, while tracking is on.
-    static LIVE: Cell<Option<(i64, i64)>> = const { Cell::new(None) };
-}
-
-fn track(delta: i64) {
-    let _ = LIVE.try_with(|c| {
-        if let Some((live, peak)) = c.get() {
-            c.set(Some((live + delta, peak.max(live + delta))));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for PeakTracking {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        track(layout.size() as i64);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        track(-(layout.size() as i64));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        track(new_size as i64 - layout.size() as i64);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use augur_runtime::heap::{peak_heap, PeakHeap};
 
 #[global_allocator]
-static GLOBAL: PeakTracking = PeakTracking;
-
-fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, i64) {
-    LIVE.with(|c| c.set(Some((0, 0))));
-    let out = f();
-    let (_, peak) = LIVE.with(|c| c.replace(None)).expect("tracking was on");
-    (out, peak)
-}
+static GLOBAL: PeakHeap = PeakHeap;
 
 fn u32le(n: u32) -> [u8; 4] {
     n.to_le_bytes()

@@ -7,6 +7,7 @@
 //! It knows nothing of ROS: transports live in `augur-bridge-ros2`.
 
 pub mod control;
+pub mod heap;
 pub mod model;
 pub mod record;
 pub mod resources;

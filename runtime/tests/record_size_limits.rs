@@ -3,55 +3,15 @@
 //! uncompressed chunk makes `Recording::messages` fail with `ChunkTooLarge`, and the
 //! reading thread's peak heap stays within a small multiple of the file.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 
+use augur_runtime::heap::{peak_heap, PeakHeap};
 use augur_runtime::record::{
     ChannelQos, Recorder, RecorderOptions, Recording, Schema, MAX_RECORD_BYTES,
 };
 
-struct PeakTracking;
-
-thread_local! {
-    /// Bytes allocated on this thread (net) and the peak, while tracking is on.
-    static LIVE: Cell<Option<(i64, i64)>> = const { Cell::new(None) };
-}
-
-fn track(delta: i64) {
-    let _ = LIVE.try_with(|c| {
-        if let Some((live, peak)) = c.get() {
-            let live = live + delta;
-            c.set(Some((live, peak.max(live))));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for PeakTracking {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        track(layout.size() as i64);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        track(-(layout.size() as i64));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        track(new_size as i64 - layout.size() as i64);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: PeakTracking = PeakTracking;
-
-/// Runs `f` and returns its result with the peak net heap it allocated on this thread.
-fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, i64) {
-    LIVE.with(|c| c.set(Some((0, 0))));
-    let out = f();
-    let (_, peak) = LIVE.with(|c| c.replace(None)).expect("tracking was on");
-    (out, peak)
-}
+static GLOBAL: PeakHeap = PeakHeap;
 
 const SCHEMA: Schema = Schema {
     name: "std_msgs/msg/String",
