@@ -105,6 +105,9 @@ impl Recording {
             what,
             source,
         };
+        // mcap 0.26 reserves whatever length a string claims (up to 4 GiB) before
+        // reading it; the records it reads that way are checked first.
+        check_record_strings(&bytes).map_err(|what| mcap_error(what, mcap::McapError::BadIndex))?;
         let summary = mcap::Summary::read(&bytes)
             .map_err(|source| mcap_error("reading the summary", source))?
             .ok_or_else(|| RecordError::NoSummary {
@@ -209,7 +212,7 @@ impl Recording {
                 let record = inside.then(|| {
                     &self.bytes[index.offset as usize..(index.offset + index.length) as usize]
                 });
-                if !record.is_some_and(metadata_strings_fit) {
+                if record.and_then(record_fits).is_none() {
                     return Err(RecordError::Mcap {
                         path: self.path.clone(),
                         what: "reading a metadata record",
@@ -353,34 +356,107 @@ impl Messages<'_> {
     }
 }
 
-/// Whether a Metadata record (opcode, u64 length, then `name` and a string map,
-/// each string a u32 length and its bytes, the map a u32 byte length) holds every
-/// string it claims.
-fn metadata_strings_fit(record: &[u8]) -> bool {
-    fn u32_at(bytes: &[u8], at: usize) -> Option<usize> {
-        let b = bytes.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
+/// One field of an MCAP record, as far as checking its lengths needs.
+#[derive(Clone, Copy)]
+enum Field {
+    U16,
+    U64,
+    /// u32 length, then that many bytes (strings and byte arrays).
+    Sized,
+    /// u32 byte length, then pairs of strings.
+    StringMap,
+}
+
+/// The fields of the records whose strings mcap 0.26 reads by reserving the length
+/// they claim (binrw's `Vec::reserve_exact`, up to 4 GiB), in the MCAP spec's order.
+/// A ChunkIndex's u16 -> u64 map is `Sized` (fixed-size pairs, never reserved).
+fn string_fields(opcode: u8) -> Option<&'static [Field]> {
+    use Field::*;
+    Some(match opcode {
+        0x01 => &[Sized, Sized],                                    // Header
+        0x03 => &[U16, Sized, Sized, Sized],                        // Schema
+        0x04 => &[U16, U16, Sized, Sized, StringMap],               // Channel
+        0x08 => &[U64, U64, U64, U64, Sized, U64, Sized, U64, U64], // ChunkIndex
+        0x0A => &[U64, U64, U64, U64, U64, Sized, Sized],           // AttachmentIndex
+        0x0C => &[Sized, StringMap],                                // Metadata
+        0x0D => &[U64, U64, Sized],                                 // MetadataIndex
+        _ => return None,
+    })
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<usize> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
+}
+
+/// The end of the u32-length-prefixed field at `at`, if it ends within `end`.
+fn sized_end(bytes: &[u8], at: usize, end: usize) -> Option<usize> {
+    let stop = at.checked_add(4)?.checked_add(u32_at(bytes, at)?)?;
+    (stop <= end).then_some(stop)
+}
+
+/// Whether the record at the start of `bytes` (opcode, u64 length, body) lies inside
+/// `bytes` and, for the kinds [`string_fields`] lists, holds every string it claims.
+/// Returns the record's end.
+fn record_fits(bytes: &[u8]) -> Option<usize> {
+    let opcode = *bytes.first()?;
+    let len = u64::from_le_bytes(bytes.get(1..9)?.try_into().ok()?);
+    let end = 9usize.checked_add(usize::try_from(len).ok()?)?;
+    if end > bytes.len() {
+        return None;
     }
-    /// The end of the string at `at`, if it is inside `end`.
-    fn string_end(bytes: &[u8], at: usize, end: usize) -> Option<usize> {
-        let stop = at.checked_add(4)?.checked_add(u32_at(bytes, at)?)?;
-        (stop <= end).then_some(stop)
-    }
-    let check = || -> Option<()> {
-        let end = record.len();
-        let mut at = string_end(record, 9, end)?;
-        let map_end = at.checked_add(4)?.checked_add(u32_at(record, at)?)?;
-        if map_end > end {
+    let Some(fields) = string_fields(opcode) else {
+        return Some(end);
+    };
+    let mut at = 9;
+    for field in fields {
+        at = match field {
+            Field::U16 => at + 2,
+            Field::U64 => at + 8,
+            Field::Sized => sized_end(bytes, at, end)?,
+            Field::StringMap => {
+                let map_end = sized_end(bytes, at, end)?;
+                let mut entry = at + 4;
+                while entry < map_end {
+                    entry = sized_end(bytes, entry, map_end)?;
+                    entry = sized_end(bytes, entry, map_end)?;
+                }
+                map_end
+            }
+        };
+        if at > end {
             return None;
         }
-        at += 4;
-        while at < map_end {
-            at = string_end(record, at, map_end)?;
-            at = string_end(record, at, map_end)?;
-        }
-        Some(())
-    };
-    record.len() >= 9 && check().is_some()
+    }
+    Some(end)
+}
+
+/// Checks, before mcap parses them, the records it reads by reserving what their
+/// strings claim: the header record and every record of the summary section.
+fn check_record_strings(bytes: &[u8]) -> Result<(), &'static str> {
+    let magic = mcap::MAGIC.len();
+    record_fits(&bytes[magic..]).ok_or("the header record")?;
+    // Footer: opcode, u64 length, summary_start, summary_offset_start, summary_crc.
+    let footer = bytes
+        .len()
+        .checked_sub(magic + 1 + 8 + 8 + 8 + 4)
+        .ok_or("the footer")?;
+    let summary_start = u64::from_le_bytes(
+        bytes[footer + 9..footer + 17]
+            .try_into()
+            .map_err(|_| "the footer")?,
+    );
+    if summary_start == 0 {
+        return Ok(());
+    }
+    let mut at = usize::try_from(summary_start).map_err(|_| "the footer")?;
+    if at > footer {
+        return Err("the footer");
+    }
+    while at < footer {
+        at += record_fits(&bytes[at..footer]).ok_or("a summary record")?;
+    }
+    Ok(())
 }
 
 /// The profile and library of the header record, the first record after the magic.
