@@ -24,9 +24,9 @@ for target in "${targets[@]}"; do
   work="$(mktemp -d)"
   echo "== $target: ${seconds} s"
   fz run "$target" "$work" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
-    -max_total_time="$seconds" -max_len="$(max_len "$target")" -rss_limit_mb=4096 \
+    -max_total_time="$seconds" -max_len="$(max_len "$target")" -rss_limit_mb=4096 -malloc_limit_mb=2048 \
     -print_final_stats=1 2>"fuzz/$target.log" || { tail -40 "fuzz/$target.log"; exit 1; }
-  stats="$(grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb|new_units_added)' "fuzz/$target.log" | tr '\n' ' ')"
+  stats="$(grep -a -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb|new_units_added)' "fuzz/$target.log" | tr '\n' ' ')"
   echo "$(date -u +%F) $target ${seconds}s $stats" | tee -a "$log"
   # Minimise: the corpus that keeps the coverage of everything found.
   min="$(mktemp -d)"

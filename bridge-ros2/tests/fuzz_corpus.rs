@@ -1,10 +1,12 @@
 //! The fuzz targets' checked-in inputs, run on stable through the entry point the
 //! coverage-guided targets call (`augur_bridge_ros2::fuzz::Target::run`).
 //!
-//! - `fuzz/corpus/<target>/`: the minimised corpus of the longest coverage-guided
-//!   run, seeded from real messages, recordings, packages and parameter files. Every
-//!   input must run without a crash, and the valid seeds in it must still be
-//!   accepted: a decoder that starts refusing what the node really receives fails.
+//! - `fuzz/seeds/<target>/`: real messages, recordings, packages and parameter
+//!   files. Each must be accepted: a decoder that starts refusing what the node
+//!   really receives fails.
+//! - `fuzz/corpus/<target>/`: the minimised corpus of the recorded coverage-guided
+//!   runs (its smallest inputs, up to 2 MB per target). Every input must run without
+//!   a crash.
 //! - `fuzz/regressions/<target>/`: every input a fuzz run found a crash with. Each
 //!   must now be refused cleanly.
 //!
@@ -65,13 +67,8 @@ fn every_corpus_and_seed_input_runs_and_the_seeds_are_accepted() {
         }
         let corpus = inputs(&fuzz_dir().join("corpus").join(target.name()));
         assert!(!corpus.is_empty(), "{}: no corpus", target.name());
+        // Mostly malformed inputs that reached new code: each must run, not crash.
         let accepted = corpus.iter().filter(|(_, bytes)| target.run(bytes)).count();
-        assert!(
-            accepted > 0,
-            "{}: none of {} corpus inputs is accepted",
-            target.name(),
-            corpus.len()
-        );
         eprintln!(
             "{}: {} seeds, {} corpus inputs ({accepted} accepted)",
             target.name(),
