@@ -41,14 +41,6 @@ pub struct RealtimeError {
 }
 
 impl RealtimeParams {
-    /// Whether any setting is asked for.
-    pub fn any(&self) -> bool {
-        self.priority.is_some()
-            || !self.control_cpus.is_empty()
-            || !self.ingest_cpus.is_empty()
-            || self.lock_memory
-    }
-
     /// The process-wide settings, applied on the main thread before the transport
     /// and the control thread start: memory locking and the ingest affinity (which
     /// every thread created afterwards inherits).
@@ -224,7 +216,6 @@ mod tests {
     #[test]
     fn diagnostics_say_what_is_in_effect() {
         let off = RealtimeParams::default();
-        assert!(!off.any());
         assert_eq!(
             off.diagnostics().map(|(_, v)| v),
             ["SCHED_OTHER", "any", "any", "false"].map(String::from)
@@ -235,7 +226,6 @@ mod tests {
             ingest_cpus: vec![0, 2],
             lock_memory: true,
         };
-        assert!(on.any());
         assert_eq!(
             on.diagnostics().map(|(_, v)| v),
             ["SCHED_FIFO 80", "1", "0,2", "true"].map(String::from)
