@@ -257,7 +257,7 @@ fn onnx(data: &[u8]) -> bool {
     let Some(spec) = manifest.graphs.get(GraphRole::Dynamics) else {
         return false;
     };
-    let widths = manifest.expected_widths(GraphRole::Dynamics);
+    let widths = manifest.expected_shapes(GraphRole::Dynamics);
     load_onnx_bytes(
         GraphRole::Dynamics,
         Path::new("fuzz.onnx"),

@@ -77,6 +77,26 @@ pub trait WorldModel {
     /// model; a recurrent one reports its encoder missing and filters instead).
     fn encode(&mut self, obs: &[f32], z: &mut [f32]) -> Result<(), ModelError>;
 
+    /// Values of the image part of one encoder row (every image input, its frames
+    /// stacked, normalised as the model declares): 0 for a model of vectors only,
+    /// which is the default.
+    fn image_dim(&self) -> usize {
+        0
+    }
+
+    /// Encodes rows of images `image[n, I]` (`I` = [`WorldModel::image_dim`]) with
+    /// their normalised observations `obs[n, O]` (`O` may be 0) into latents
+    /// `z[n, L]`. Models without image inputs keep the default, which reports the
+    /// image encoder missing.
+    fn encode_image(
+        &mut self,
+        _image: &[f32],
+        _obs: &[f32],
+        _z: &mut [f32],
+    ) -> Result<(), ModelError> {
+        Err(ModelError::MissingGraph("image encoder"))
+    }
+
     /// Whether the latent is a state carried from step to step by
     /// [`WorldModel::filter`] (a Dreamer-style recurrent model) rather than the
     /// encoding of one observation. Defaults to false.

@@ -6,12 +6,17 @@
 //! `docs/safety.md`.
 
 pub mod cycle;
+pub mod image;
 pub mod ingest;
 pub mod observation;
 pub mod runner;
 pub mod safety;
 
 pub use cycle::{ControlLoop, CycleConfig, CycleInput, CycleOutput, MAX_ACTION, MAX_DELAY_STEPS};
+pub use image::{
+    frame_slot, Fit, FrameReceiver, FrameSender, FrameStack, ImageError, PixelEncoding,
+    Preprocessor, RawImage,
+};
 pub use ingest::{sample_queues, IngestStats, SampleReceiver, SampleSender};
 pub use observation::{
     Assembler, FeatureSpec, Field, IngestError, MappingError, ObservationMap, Sample, SensorView,

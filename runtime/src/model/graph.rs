@@ -11,6 +11,10 @@ use tract_onnx::prelude::*;
 use super::error::PackageError;
 use super::manifest::{GraphRole, GraphSpec, TensorSpec};
 
+/// The shapes of a graph's inputs and outputs after the batch dimension, in role order
+/// (`[width]` for vectors, `[channels, height, width]` for images).
+pub type IoShapes = (Vec<Vec<usize>>, Vec<Vec<usize>>);
+
 /// A graph that matches its manifest entry, ready to be specialised per batch size.
 #[derive(Debug, Clone)]
 pub struct CheckedGraph {
@@ -28,7 +32,7 @@ pub fn load_onnx(
     role: GraphRole,
     dir: &Path,
     spec: &GraphSpec,
-    widths: &(Vec<usize>, Vec<usize>),
+    shapes: &IoShapes,
 ) -> Result<CheckedGraph, PackageError> {
     let path = dir.join(&spec.file);
     let graph = role.name();
@@ -39,7 +43,7 @@ pub fn load_onnx(
         path: path.clone(),
         source,
     })?;
-    load_onnx_bytes(role, &path, &bytes, spec, widths)
+    load_onnx_bytes(role, &path, &bytes, spec, shapes)
 }
 
 /// [`load_onnx`] on the file's bytes, read already; `path` names it in errors. A
@@ -49,7 +53,7 @@ pub fn load_onnx_bytes(
     path: &Path,
     bytes: &[u8],
     spec: &GraphSpec,
-    widths: &(Vec<usize>, Vec<usize>),
+    shapes: &IoShapes,
 ) -> Result<CheckedGraph, PackageError> {
     let path = path.to_owned();
     let graph = role.name();
@@ -115,7 +119,7 @@ pub fn load_onnx_bytes(
         message: format!("{e:#}"),
     };
     let typed = model.into_typed().map_err(prepare)?;
-    check_typed(role, &path, &typed, spec, widths)?;
+    check_typed(role, &path, &typed, spec, shapes)?;
     let model = typed.into_decluttered().map_err(prepare)?;
     Ok(CheckedGraph { role, path, model })
 }
@@ -126,14 +130,14 @@ pub fn check_typed(
     path: &Path,
     model: &TypedModel,
     spec: &GraphSpec,
-    widths: &(Vec<usize>, Vec<usize>),
+    shapes: &IoShapes,
 ) -> Result<(), PackageError> {
     let graph = role.name();
     let sides = [
-        (&spec.inputs, &widths.0, model.input_outlets(), "inputs"),
-        (&spec.outputs, &widths.1, model.output_outlets(), "outputs"),
+        (&spec.inputs, &shapes.0, model.input_outlets(), "inputs"),
+        (&spec.outputs, &shapes.1, model.output_outlets(), "outputs"),
     ];
-    for (declared, widths, outlets, side) in sides {
+    for (declared, shapes, outlets, side) in sides {
         let outlets = outlets.map_err(|e| PackageError::CorruptGraph {
             graph,
             path: path.to_path_buf(),
@@ -148,7 +152,7 @@ pub fn check_typed(
                 found: format!("{} {side}", outlets.len()),
             });
         }
-        for ((tensor, &width), outlet) in declared.iter().zip(widths).zip(outlets) {
+        for ((tensor, shape), outlet) in declared.iter().zip(shapes).zip(outlets) {
             let mismatch = |expected: String, found: String| PackageError::TensorMismatch {
                 graph,
                 path: path.to_path_buf(),
@@ -173,10 +177,14 @@ pub fn check_typed(
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            let expected = format!("shape [B, {width}] with a symbolic batch B");
-            if dims.len() != 2
+            let tail: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            let expected = format!("shape [B, {}] with a symbolic batch B", tail.join(", "));
+            if dims.len() != shape.len() + 1
                 || dims[0].as_i64().is_some()
-                || dims[1].as_i64() != Some(width as i64)
+                || dims[1..]
+                    .iter()
+                    .zip(shape)
+                    .any(|(d, &want)| d.as_i64() != Some(want as i64))
             {
                 return Err(mismatch(expected, shown));
             }

@@ -23,8 +23,13 @@ pub struct Manifest {
     pub format: u32,
     /// Identity and global constants of the model.
     pub model: ModelInfo,
-    /// Observation features, in vector order.
+    /// Observation features, in vector order (may be empty for a model that sees
+    /// only images).
+    #[serde(default)]
     pub observation: Vec<ObservationFeature>,
+    /// Image inputs of the encoder (cameras), before the observation vector.
+    #[serde(default)]
+    pub image: Vec<ImageInput>,
     /// Action components, in vector order.
     pub action: Vec<ActionComponent>,
     /// The carried state of a recurrent model (with a `filter` graph); absent for a
@@ -162,6 +167,101 @@ pub struct ObservationFeature {
 
 fn one() -> f32 {
     1.0
+}
+
+/// Most image inputs a model may have.
+pub const MAX_IMAGES: usize = 1;
+/// Largest image side a model may declare, in pixels.
+pub const MAX_IMAGE_SIDE: usize = 1024;
+/// Most frames an image input may stack.
+pub const MAX_FRAMES: usize = 16;
+
+/// One image input of the encoder: the camera frame the model sees, after resizing,
+/// channel reordering, stacking and normalisation. Its tensor is
+/// `[B, frames * channels, height, width]`: frames oldest first (newest last, as
+/// TD-MPC2's frame stack), each frame channel-planar.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageInput {
+    /// Tensor name in the encoder, e.g. `pixels`.
+    pub name: String,
+    /// Height the model sees, in pixels.
+    pub height: usize,
+    /// Width the model sees, in pixels.
+    pub width: usize,
+    /// Channels and their order: `rgb`, `bgr` or `gray`.
+    pub channels: ChannelOrder,
+    /// Frames stacked (at least 1).
+    #[serde(default = "one_frame")]
+    pub frames: usize,
+    /// The encoder sees `pixel * scale + offset` for 8-bit pixel values (TD-MPC2:
+    /// `x / 255 - 0.5`, scale 1/255 and offset -0.5).
+    #[serde(default = "inverse_255")]
+    pub scale: f32,
+    /// See `scale`.
+    #[serde(default)]
+    pub offset: f32,
+}
+
+fn one_frame() -> usize {
+    1
+}
+
+fn inverse_255() -> f32 {
+    1.0 / 255.0
+}
+
+/// Channels of an image input, in tensor order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelOrder {
+    /// Red, green, blue.
+    Rgb,
+    /// Blue, green, red.
+    Bgr,
+    /// One luma channel (ITU-R BT.601 weights from colour cameras).
+    Gray,
+}
+
+impl ChannelOrder {
+    /// Channels per pixel.
+    pub fn count(self) -> usize {
+        match self {
+            ChannelOrder::Rgb | ChannelOrder::Bgr => 3,
+            ChannelOrder::Gray => 1,
+        }
+    }
+
+    /// The manifest spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelOrder::Rgb => "rgb",
+            ChannelOrder::Bgr => "bgr",
+            ChannelOrder::Gray => "gray",
+        }
+    }
+}
+
+impl ImageInput {
+    /// Values of one frame: `channels * height * width`.
+    pub fn frame_len(&self) -> usize {
+        self.channels.count() * self.height * self.width
+    }
+
+    /// Values of the whole input: `frames * frame_len`.
+    pub fn input_len(&self) -> usize {
+        self.frames * self.frame_len()
+    }
+
+    /// The tensor's shape after the batch: `[frames * channels, height, width]`.
+    pub fn shape(&self) -> Vec<usize> {
+        vec![self.frames * self.channels.count(), self.height, self.width]
+    }
+
+    /// One frame's shape after the batch (a decoder's output): `[channels, height, width]`.
+    pub fn frame_shape(&self) -> Vec<usize> {
+        vec![self.channels.count(), self.height, self.width]
+    }
 }
 
 /// One component of the action vector.
@@ -376,17 +476,47 @@ impl Manifest {
         self.action.len()
     }
 
-    /// The widths each role's tensors must have (excluding the batch), in role order.
-    pub fn expected_widths(&self, role: GraphRole) -> (Vec<usize>, Vec<usize>) {
+    /// Values of every image input of one row, in encoder order (0 without images).
+    pub fn image_dim(&self) -> usize {
+        self.image.iter().map(ImageInput::input_len).sum()
+    }
+
+    /// The shapes each role's tensors must have (excluding the batch), in role order.
+    ///
+    /// With images, the encoder takes each image input and then, if the model has
+    /// observation features, the vector; the decoder reconstructs the newest frame of
+    /// the first image input.
+    pub fn expected_shapes(&self, role: GraphRole) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
         let (o, l, a) = (self.obs_dim(), self.model.latent_dim, self.action_dim());
+        let v = |w: usize| vec![w];
         match role {
-            GraphRole::Encoder => (vec![o], vec![l]),
-            GraphRole::Filter => (vec![l, a, o, 1], vec![l]),
-            GraphRole::Dynamics => (vec![l, a], vec![l, 1]),
-            GraphRole::Value => (vec![l], vec![1]),
-            GraphRole::Policy => (vec![l], vec![a, a]),
-            GraphRole::Decoder => (vec![l], vec![o]),
+            GraphRole::Encoder if !self.image.is_empty() => {
+                let mut inputs: Vec<Vec<usize>> =
+                    self.image.iter().map(ImageInput::shape).collect();
+                if o > 0 {
+                    inputs.push(v(o));
+                }
+                (inputs, vec![v(l)])
+            }
+            GraphRole::Decoder if !self.image.is_empty() => {
+                (vec![v(l)], vec![self.image[0].frame_shape()])
+            }
+            GraphRole::Encoder => (vec![v(o)], vec![v(l)]),
+            GraphRole::Filter => (vec![v(l), v(a), v(o), v(1)], vec![v(l)]),
+            GraphRole::Dynamics => (vec![v(l), v(a)], vec![v(l), v(1)]),
+            GraphRole::Value => (vec![v(l)], vec![v(1)]),
+            GraphRole::Policy => (vec![v(l)], vec![v(a), v(a)]),
+            GraphRole::Decoder => (vec![v(l)], vec![v(o)]),
         }
+    }
+
+    /// The widths (values per row) each role's tensors must have, in role order.
+    pub fn expected_widths(&self, role: GraphRole) -> (Vec<usize>, Vec<usize>) {
+        let product = |shapes: Vec<Vec<usize>>| -> Vec<usize> {
+            shapes.iter().map(|s| s.iter().product()).collect()
+        };
+        let (inputs, outputs) = self.expected_shapes(role);
+        (product(inputs), product(outputs))
     }
 
     fn validate(&self, path: &Path) -> Result<(), PackageError> {
@@ -428,12 +558,13 @@ impl Manifest {
                 ));
             }
         }
-        if self.observation.is_empty() {
+        if self.observation.is_empty() && self.image.is_empty() {
             return Err(bad(
                 "observation".into(),
-                "needs at least one feature".into(),
+                "needs at least one feature (or an `[[image]]` input)".into(),
             ));
         }
+        self.validate_images().map_err(|(f, msg)| bad(f, msg))?;
         if self.action.is_empty() {
             return Err(bad("action".into(), "needs at least one component".into()));
         }
@@ -460,10 +591,16 @@ impl Manifest {
                 ));
             }
         }
-        check_unique(self.observation.iter().map(|f| f.name.as_str())).map_err(|n| {
+        check_unique(
+            self.observation
+                .iter()
+                .map(|f| f.name.as_str())
+                .chain(self.image.iter().map(|i| i.name.as_str())),
+        )
+        .map_err(|n| {
             bad(
                 "observation".into(),
-                format!("feature name `{n}` appears twice"),
+                format!("feature or image name `{n}` appears twice"),
             )
         })?;
         check_unique(self.action.iter().map(|a| a.name.as_str())).map_err(|n| {
@@ -478,7 +615,7 @@ impl Manifest {
             let Some(spec) = self.graphs.get(role) else {
                 continue;
             };
-            let (inputs, outputs) = self.expected_widths(role);
+            let (inputs, outputs) = self.expected_shapes(role);
             check_tensors(role, "inputs", &spec.inputs, &inputs).map_err(|(f, msg)| bad(f, msg))?;
             check_tensors(role, "outputs", &spec.outputs, &outputs)
                 .map_err(|(f, msg)| bad(f, msg))?;
@@ -488,6 +625,53 @@ impl Manifest {
 }
 
 impl Manifest {
+    fn validate_images(&self) -> Result<(), (String, String)> {
+        if self.image.len() > MAX_IMAGES {
+            return Err((
+                "image".into(),
+                format!(
+                    "declares {} image inputs; this runtime feeds at most {MAX_IMAGES}",
+                    self.image.len()
+                ),
+            ));
+        }
+        if !self.image.is_empty() && self.state.is_some() {
+            return Err((
+                "image".into(),
+                "image inputs are supported for memoryless models (an `encoder` graph); a recurrent model's filter takes a vector".into(),
+            ));
+        }
+        for (i, image) in self.image.iter().enumerate() {
+            let field = format!("image[{i}] ({})", image.name);
+            let sides = 1..=MAX_IMAGE_SIDE;
+            if !sides.contains(&image.height) || !sides.contains(&image.width) {
+                return Err((
+                    field,
+                    format!(
+                        "height and width must be 1 to {MAX_IMAGE_SIDE} pixels, got {}x{}",
+                        image.height, image.width
+                    ),
+                ));
+            }
+            if !(1..=MAX_FRAMES).contains(&image.frames) {
+                return Err((
+                    field,
+                    format!("frames must be 1 to {MAX_FRAMES}, got {}", image.frames),
+                ));
+            }
+            if !(image.scale.is_finite() && image.scale != 0.0 && image.offset.is_finite()) {
+                return Err((
+                    field,
+                    format!(
+                        "needs a finite, non-zero scale and a finite offset, got scale {} offset {}",
+                        image.scale, image.offset
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the model carries a state from cycle to cycle (it has a `filter` graph).
     pub fn is_recurrent(&self) -> bool {
         self.state.is_some()
@@ -560,20 +744,20 @@ fn check_tensors(
     role: GraphRole,
     side: &str,
     declared: &[TensorSpec],
-    widths: &[usize],
+    shapes: &[Vec<usize>],
 ) -> Result<(), (String, String)> {
     let field = format!("graphs.{role}.{side}");
-    if declared.len() != widths.len() {
+    if declared.len() != shapes.len() {
         return Err((
             field,
             format!(
                 "declares {} tensors, the {role} role has {}",
                 declared.len(),
-                widths.len()
+                shapes.len()
             ),
         ));
     }
-    for (t, &width) in declared.iter().zip(widths) {
+    for (t, shape) in declared.iter().zip(shapes) {
         let field = format!("graphs.{role}.{side}.{}", t.name);
         if t.dtype != "f32" {
             return Err((
@@ -581,14 +765,22 @@ fn check_tensors(
                 format!("dtype is `{}`, only `f32` is supported", t.dtype),
             ));
         }
-        let expected = [Dim::Symbol(BATCH_DIM.into()), Dim::Fixed(width)];
+        let expected: Vec<Dim> = std::iter::once(Dim::Symbol(BATCH_DIM.into()))
+            .chain(shape.iter().map(|&d| Dim::Fixed(d)))
+            .collect();
         if t.shape != expected {
-            let shown: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
+            let show = |dims: &[Dim]| -> String {
+                dims.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             return Err((
                 field,
                 format!(
-                    "shape is [{}], expected [B, {width}] from the manifest's dimensions",
-                    shown.join(", ")
+                    "shape is [{}], expected [{}] from the manifest's dimensions",
+                    show(&t.shape),
+                    show(&expected)
                 ),
             ));
         }

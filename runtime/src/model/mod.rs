@@ -11,6 +11,6 @@ pub mod rewrite;
 pub mod world_model;
 
 pub use error::PackageError;
-pub use manifest::{GraphRole, Manifest};
+pub use manifest::{ChannelOrder, GraphRole, ImageInput, Manifest};
 pub use package::{GraphSource, ModelPackage};
 pub use world_model::{Executor, PrepareOptions, TractWorldModel};

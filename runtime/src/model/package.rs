@@ -91,13 +91,13 @@ impl ModelPackage {
             let Some(spec) = manifest.graphs.get(role) else {
                 continue;
             };
-            let widths = manifest.expected_widths(role);
+            let shapes = manifest.expected_shapes(role);
             let compiled = index
                 .as_ref()
-                .and_then(|index| load_compiled(dir, index, role, spec, &widths));
+                .and_then(|index| load_compiled(dir, index, role, spec, &shapes));
             let loaded = match compiled {
                 Some(graph) => (graph, GraphSource::Compiled),
-                None => (load_onnx(role, dir, spec, &widths)?, GraphSource::Onnx),
+                None => (load_onnx(role, dir, spec, &shapes)?, GraphSource::Onnx),
             };
             graphs.push(loaded);
         }
@@ -217,7 +217,7 @@ fn load_compiled(
     index: &CompiledIndex,
     role: GraphRole,
     spec: &super::manifest::GraphSpec,
-    widths: &(Vec<usize>, Vec<usize>),
+    shapes: &super::graph::IoShapes,
 ) -> Option<CheckedGraph> {
     let entry = index.graphs.get(role.name())?;
     let source = dir.join(&spec.file);
@@ -237,7 +237,7 @@ fn load_compiled(
             return None;
         }
     };
-    if let Err(e) = check_typed(role, &path, &model, spec, widths) {
+    if let Err(e) = check_typed(role, &path, &model, spec, shapes) {
         tracing::warn!(error = %e, "compiled graph disagrees with the manifest; loading ONNX");
         return None;
     }

@@ -95,7 +95,13 @@ pub fn compare(
             .map(|t| flat(&graph_ref.outputs, &t.name))
             .collect::<Result<_, _>>()?;
         let mut actual: Vec<Vec<f32>> = expected.iter().map(|(e, _)| vec![0.0; e.len()]).collect();
+        let images = model.image_dim() > 0;
         let run = match (role, inputs.as_slice(), actual.as_mut_slice()) {
+            (GraphRole::Encoder, [image], [z]) if images => model.encode_image(&image.0, &[], z),
+            (GraphRole::Encoder, [image, obs], [z]) if images => {
+                model.encode_image(&image.0, &obs.0, z)
+            }
+            (GraphRole::Decoder, [z], [frame]) if images => model.decode_frame(&z.0, frame),
             (GraphRole::Encoder, [obs], [z]) => model.encode(&obs.0, z),
             (GraphRole::Filter, [z_prev, a, obs, first], [z]) => {
                 model.filter(&z_prev.0, &a.0, &obs.0, &first.0, z)

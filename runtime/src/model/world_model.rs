@@ -205,7 +205,9 @@ impl PreparedGraph {
         };
         let sizes = batch_sizes_sorted(batch_sizes)?;
         let model = &graph.model;
-        let (input_widths, output_widths) = io_widths(graph)?;
+        let (input_shapes, output_shapes) = io_shapes(graph)?;
+        let input_widths = widths(&input_shapes);
+        let output_widths = widths(&output_shapes);
         // Every symbol in the graph is the batch (the loader checked that the only
         // symbolic dims are the leading ones of rank-2 I/O).
         let symbols: Vec<Symbol> = model
@@ -239,12 +241,12 @@ impl PreparedGraph {
                 .into_runnable_with_options(&run_options)
                 .map_err(prepare_err)?;
             let state = TypedSimpleState::new(&plan).map_err(prepare_err)?;
-            let inputs = input_widths
+            let inputs = input_shapes
                 .iter()
-                .map(|&w| {
-                    Arc::new(
-                        Tensor::zero::<f32>(&[batch, w]).expect("f32 zero tensor of a valid shape"),
-                    )
+                .map(|tail| {
+                    let shape: Vec<usize> =
+                        std::iter::once(batch).chain(tail.iter().copied()).collect();
+                    Arc::new(Tensor::zero::<f32>(&shape).expect("f32 zero tensor of a valid shape"))
                 })
                 .collect();
             plans.push(BatchPlan {
@@ -404,13 +406,29 @@ fn batch_sizes_sorted(batch_sizes: &[usize]) -> Result<Vec<usize>, PackageError>
     Ok(sizes)
 }
 
+/// Values per row of each shape.
+fn widths(shapes: &[Vec<usize>]) -> Vec<usize> {
+    shapes.iter().map(|s| s.iter().product()).collect()
+}
+
 /// Widths of a checked graph's `[B, width]` inputs and outputs, in role order.
 fn io_widths(graph: &CheckedGraph) -> Result<(Vec<usize>, Vec<usize>), PackageError> {
+    let (inputs, outputs) = io_shapes(graph)?;
+    Ok((widths(&inputs), widths(&outputs)))
+}
+
+/// Shapes after the batch of a checked graph's inputs and outputs, in role order.
+fn io_shapes(graph: &CheckedGraph) -> Result<super::graph::IoShapes, PackageError> {
     let model = &graph.model;
-    let widths = |outlets: TractResult<&[OutletId]>| -> TractResult<Vec<usize>> {
+    let widths = |outlets: TractResult<&[OutletId]>| -> TractResult<Vec<Vec<usize>>> {
         outlets?
             .iter()
-            .map(|o| Ok(model.outlet_fact(*o)?.shape[1].to_i64()? as usize))
+            .map(|o| {
+                model.outlet_fact(*o)?.shape[1..]
+                    .iter()
+                    .map(|d| Ok(d.to_i64()? as usize))
+                    .collect()
+            })
             .collect()
     };
     let err = |e: TractError| PackageError::Prepare {
@@ -465,6 +483,10 @@ pub struct TractWorldModel {
     value: Option<PreparedGraph>,
     policy: Option<PreparedGraph>,
     decoder: Option<PreparedGraph>,
+    // Image models: the decoder reconstructs a frame rather than the vector, so it is
+    // kept apart from the planner's `decode`.
+    frame_decoder: Option<PreparedGraph>,
+    image_dim: usize,
 }
 
 impl TractWorldModel {
@@ -509,7 +531,15 @@ impl TractWorldModel {
         }
         let dynamics = prepare(GraphRole::Dynamics, &options.batch_sizes)?
             .ok_or_else(|| missing(GraphRole::Dynamics))?;
+        let decoder = prepare(GraphRole::Decoder, &options.encoder_batch_sizes)?;
+        let (decoder, frame_decoder) = if manifest.image.is_empty() {
+            (decoder, None)
+        } else {
+            (None, decoder)
+        };
         let model = TractWorldModel {
+            image_dim: manifest.image_dim(),
+            frame_decoder,
             dims: ModelDims {
                 obs_dim: manifest.obs_dim(),
                 latent_dim: manifest.model.latent_dim,
@@ -520,7 +550,7 @@ impl TractWorldModel {
             dynamics,
             value: prepare(GraphRole::Value, &options.batch_sizes)?,
             policy: prepare(GraphRole::Policy, &options.batch_sizes)?,
-            decoder: prepare(GraphRole::Decoder, &options.encoder_batch_sizes)?,
+            decoder,
             manifest,
         };
         // One line per load; each graph's executor choice (and why) is at debug.
@@ -545,6 +575,22 @@ impl TractWorldModel {
         Ok(model)
     }
 
+    /// Whether an image model can show what it imagines: it has a decoder from latents
+    /// to frames ([`TractWorldModel::decode_frame`]).
+    pub fn has_frame_decoder(&self) -> bool {
+        self.frame_decoder.is_some()
+    }
+
+    /// An image model's decoder: latents `z[n, L]` to the newest frame of its first
+    /// image input, `frame[n, C * H * W]`, normalised as the encoder sees it.
+    pub fn decode_frame(&mut self, z: &[f32], frame: &mut [f32]) -> Result<(), ModelError> {
+        let graph = self
+            .frame_decoder
+            .as_mut()
+            .ok_or(ModelError::MissingGraph("decoder"))?;
+        graph.run([("z", z)], [("frame", frame)]).map(drop)
+    }
+
     /// The package's manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
@@ -558,7 +604,7 @@ impl TractWorldModel {
             GraphRole::Dynamics => Some(&self.dynamics),
             GraphRole::Value => self.value.as_ref(),
             GraphRole::Policy => self.policy.as_ref(),
-            GraphRole::Decoder => self.decoder.as_ref(),
+            GraphRole::Decoder => self.decoder.as_ref().or(self.frame_decoder.as_ref()),
         }
     }
 
@@ -640,6 +686,31 @@ impl WorldModel for TractWorldModel {
 
     fn is_recurrent(&self) -> bool {
         self.filter.is_some()
+    }
+
+    fn image_dim(&self) -> usize {
+        self.image_dim
+    }
+
+    fn encode_image(
+        &mut self,
+        image: &[f32],
+        obs: &[f32],
+        z: &mut [f32],
+    ) -> Result<(), ModelError> {
+        let with_vector = self.dims.obs_dim > 0;
+        let graph = self
+            .encoder
+            .as_mut()
+            .filter(|_| self.image_dim > 0)
+            .ok_or(ModelError::MissingGraph("image encoder"))?;
+        if with_vector {
+            graph
+                .run([("image", image), ("obs", obs)], [("z", z)])
+                .map(drop)
+        } else {
+            graph.run([("image", image)], [("z", z)]).map(drop)
+        }
     }
 
     fn filter(
