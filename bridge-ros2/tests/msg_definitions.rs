@@ -101,6 +101,8 @@ fn every_definition_and_type_hash_matches_the_installed_ros_packages() {
     check::<Header>(&share);
     check::<JointState>(&share);
     check::<Imu>(&share);
+    check::<Image>(&share);
+    check::<CompressedImage>(&share);
     check::<Odometry>(&share);
     check::<Twist>(&share);
     check::<TwistStamped>(&share);

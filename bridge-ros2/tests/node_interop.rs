@@ -233,6 +233,7 @@ fn observation_trigger_bit_identical(wire: Wire) {
         .map(|&(theta, theta_dot)| {
             let obs = [theta.cos() as f32, theta.sin() as f32, theta_dot as f32];
             let out = control.cycle(&CycleInput {
+                image: None,
                 observation: Some(&obs),
                 fresh: true,
                 timing_faults: FaultSet::EMPTY,

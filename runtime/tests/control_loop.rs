@@ -92,6 +92,7 @@ fn control(model: Switchable, threshold: Option<f32>) -> ControlLoop<Switchable,
 fn input(observation: Option<&[f32]>, timing: FaultSet) -> CycleInput<'_> {
     CycleInput {
         observation,
+        image: None,
         fresh: true,
         timing_faults: timing,
         budget: Budget::transitions(1024),
@@ -357,6 +358,7 @@ fn recorded_run() -> Vec<CycleRecord> {
         };
         let out = c.cycle(&CycleInput {
             observation,
+            image: None,
             fresh: i % 3 != 0,
             timing_faults: timing,
             budget: Budget {

@@ -99,6 +99,7 @@ fn allocations_in_steady_state(name: &str, planner: PlannerConfig) -> (u64, u64)
         let (observation, timing) = input(k, &mut obs, width);
         let out = c.cycle(&CycleInput {
             observation,
+            image: None,
             fresh: k % 5 != 0,
             timing_faults: timing,
             budget: Budget::transitions(256),

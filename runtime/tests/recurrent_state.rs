@@ -132,6 +132,7 @@ fn cycle<'a>(
         FaultSet::EMPTY
     };
     c.cycle(&CycleInput {
+        image: None,
         observation: observation.as_ref().map(|o| &o[..]),
         fresh,
         timing_faults: timing,
@@ -259,6 +260,7 @@ fn replay_of_a_recurrent_run_with_resets_gaps_and_faults_is_bit_identical() {
                 _ => Some([obs]),
             };
             let out = c.cycle(&CycleInput {
+                image: None,
                 observation: observation.as_ref().map(|o| &o[..]),
                 fresh: i % 4 != 0,
                 timing_faults: if observation.is_none() {

@@ -75,5 +75,5 @@ pub use geometry_msgs::{
 };
 pub use nav_msgs::{Odometry, Path};
 pub use rosgraph_msgs::Clock;
-pub use sensor_msgs::{Imu, JointState};
+pub use sensor_msgs::{CompressedImage, Image, Imu, JointState};
 pub use std_msgs::{Float64MultiArray, Header, MultiArrayDimension, MultiArrayLayout};

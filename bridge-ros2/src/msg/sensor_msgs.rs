@@ -1,4 +1,4 @@
-//! `sensor_msgs`: joint states and IMU readings.
+//! `sensor_msgs`: joint states, IMU readings and camera images.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,44 @@ pub struct Imu {
     pub linear_acceleration_covariance: [f64; 9],
 }
 
+/// `sensor_msgs/msg/Image`. `data` is read and written as one block (serde_bytes), not
+/// byte by byte.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    pub header: Header,
+    pub height: u32,
+    pub width: u32,
+    pub encoding: String,
+    pub is_bigendian: u8,
+    pub step: u32,
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// `sensor_msgs/msg/CompressedImage`: `format` as image_transport writes it (e.g.
+/// `rgb8; jpeg compressed bgr8`, `png`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompressedImage {
+    pub header: Header,
+    pub format: String,
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+impl_message!(
+    Image,
+    "sensor_msgs" / "Image",
+    "RIHS01_d31d41a9a4c4bc8eae9be757b0beed306564f7526c88ea6a4588fb9582527d47",
+    "std_msgs" / "Header",
+    "builtin_interfaces" / "Time"
+);
+impl_message!(
+    CompressedImage,
+    "sensor_msgs" / "CompressedImage",
+    "RIHS01_15640771531571185e2efc8a100baf923961a4d15d5569652e6cb6691e8e371a",
+    "std_msgs" / "Header",
+    "builtin_interfaces" / "Time"
+);
 impl_message!(
     JointState,
     "sensor_msgs" / "JointState",

@@ -37,8 +37,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::msg::{Clock, DiagnosticArray};
 use crate::msg::{
-    Float64MultiArray, Header, Imu, JointState, Odometry, Path, PointStamped, Pose, PoseStamped,
-    Quaternion, Time, Twist, TwistStamped, Vector3,
+    CompressedImage, Float64MultiArray, Header, Image, Imu, JointState, Odometry, Path,
+    PointStamped, Pose, PoseStamped, Quaternion, Time, Twist, TwistStamped, Vector3,
 };
 use crate::transport::{Publisher, Subscription, TopicQos, Transport};
 
@@ -128,6 +128,10 @@ impl Node {
                         SourceKind::PointStamped => {
                             plan.add::<PointStamped>(topic, &TopicQos::SENSOR_DATA)
                         }
+                        SourceKind::Image => plan.add::<Image>(topic, &TopicQos::SENSOR_DATA),
+                        SourceKind::CompressedImage => {
+                            plan.add::<CompressedImage>(topic, &TopicQos::SENSOR_DATA)
+                        }
                     }
                 }
                 match params.command {
@@ -147,7 +151,46 @@ impl Node {
         };
         let clock = Arc::new(SimClock::default());
         let mut subscriptions = Vec::new();
+        // Camera sources feed the model's image input through a frame hand-off; the
+        // control thread owns the frame stack.
+        let mut frame_senders = Vec::new();
+        let mut image_feed = None;
+        if let Some(input) = manifest.image.first() {
+            let (tx, rx) = augur_runtime::control::frame_slot(input.frame_len());
+            frame_senders.push(Some(tx));
+            image_feed = Some(augur_runtime::control::ImageFeed::new(input, rx));
+        }
         for (index, (source, sender)) in map.sources().iter().zip(senders).enumerate() {
+            if source.kind.is_image() {
+                let (input, mapping) = manifest
+                    .image
+                    .iter()
+                    .zip(&params.images)
+                    .find(|(_, m)| m.source == index)
+                    .ok_or_else(|| {
+                        anyhow!("camera source `{}` feeds no image input", source.name)
+                    })?;
+                let frames = frame_senders
+                    .first_mut()
+                    .and_then(Option::take)
+                    .ok_or_else(|| anyhow!("one camera source per image input"))?;
+                let camera = ingest::CameraIngest::new(
+                    index,
+                    &topics.sources[index],
+                    sender,
+                    frames,
+                    augur_runtime::control::Preprocessor::new(input, mapping.fit),
+                    params.max_image_pixels,
+                    recorder.clone(),
+                );
+                subscriptions.push(ingest::subscribe_camera(
+                    &transport,
+                    &topics.sources[index],
+                    source.kind,
+                    camera,
+                )?);
+                continue;
+            }
             subscriptions.push(ingest::subscribe_source(
                 &transport,
                 &topics.sources[index],
@@ -208,10 +251,12 @@ impl Node {
                         dropped,
                     };
                     let _span = tracing::info_span!("control").entered();
+                    let mut image_feed = image_feed;
                     runner::run(
                         &mut control,
                         &map,
                         &receiver,
+                        image_feed.as_mut(),
                         &mut sink,
                         &params.runner,
                         &shared,

@@ -107,6 +107,10 @@ pub struct NodeParams {
     pub command_topic: String,
     /// Sensor mapping.
     pub observation: ObservationMap,
+    /// Where each image input of the manifest is read from, in manifest order.
+    pub images: Vec<ImageMapping>,
+    /// Largest camera frame accepted, pixels.
+    pub max_image_pixels: u64,
     /// Stamp messages with `/clock` time.
     pub use_sim_time: bool,
     /// `/diagnostics` period.
@@ -119,6 +123,15 @@ pub struct NodeParams {
     pub zenoh_config: Option<PathBuf>,
     /// Real-time settings.
     pub realtime: RealtimeParams,
+}
+
+/// How one image input of the model is fed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageMapping {
+    /// Index of the camera source.
+    pub source: usize,
+    /// How a frame of another aspect ratio is fitted.
+    pub fit: augur_runtime::control::Fit,
 }
 
 /// A parameter was wrong.
@@ -282,6 +295,10 @@ pub const FIXED: &[(&str, &str)] = &[
         "largest sensor message accepted, bytes; zenoh drops longer ones before reassembly (default 16 MiB)",
     ),
     (
+        "max_image_pixels",
+        "largest camera frame accepted, pixels (width x height, checked before decoding; default 3840x2160)",
+    ),
+    (
         "zenoh.config",
         "zenoh configuration file (JSON5/YAML) for TLS and access control; Augur still sets mode, endpoints and scouting",
     ),
@@ -308,7 +325,16 @@ pub const SOURCE_KEYS: &[(&str, &str)] = &[
     ("topic", "topic of the source"),
     (
         "type",
-        "`joint_state`, `imu`, `odometry` or `point_stamped`",
+        "`joint_state`, `imu`, `odometry`, `point_stamped`, `image` or `compressed_image`",
+    ),
+];
+
+/// Per-image-input parameter suffixes (`images.<input>.<suffix>`).
+pub const IMAGE_KEYS: &[(&str, &str)] = &[
+    ("source", "camera source (type image or compressed_image) the input is read from"),
+    (
+        "fit",
+        "`stretch` (whole frame, default) or `center_crop` (largest centred crop of the model's aspect ratio)",
     ),
 ];
 
@@ -359,8 +385,17 @@ struct RawParams {
     max_message_bytes: Option<u64>,
     zenoh: RawZenoh,
     realtime: RawRealtime,
+    max_image_pixels: Option<u64>,
     sources: BTreeMap<String, RawSource>,
     observation: BTreeMap<String, RawFeature>,
+    images: BTreeMap<String, RawImage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawImage {
+    source: Option<String>,
+    fit: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -552,6 +587,7 @@ impl NodeParams {
             .iter()
             .map(|f| f.name.as_str())
             .collect();
+        let image_names: Vec<&str> = manifest.image.iter().map(|i| i.name.as_str()).collect();
         // Unknown names first, each with the closest known one.
         let sources_names = match params.get("source_names") {
             Some(ParamValue::StringArray(v)) => v.clone(),
@@ -559,10 +595,10 @@ impl NodeParams {
             _ => Vec::new(),
         };
         for name in params.keys() {
-            if !is_known(name, &sources_names, &names) {
+            if !is_known(name, &sources_names, &names, &image_names) {
                 return Err(ParamError::Unknown {
                     name: name.clone(),
-                    hint: hint(name, &sources_names, &names),
+                    hint: hint(name, &sources_names, &names, &image_names),
                 });
             }
         }
@@ -584,7 +620,7 @@ impl NodeParams {
             let kind = SourceKind::parse(&kind_text).ok_or_else(|| {
                 invalid(
                     &type_key,
-                    format!("`{kind_text}`: expected joint_state, imu, odometry or point_stamped"),
+                    format!("`{kind_text}`: expected joint_state, imu, odometry, point_stamped, image or compressed_image"),
                 )
             })?;
             sources.push(SourceSpec {
@@ -636,6 +672,59 @@ impl NodeParams {
                 transform,
             });
         }
+        let mut images = Vec::new();
+        for input in &manifest.image {
+            let key = |k: &str| format!("images.{}.{k}", input.name);
+            let mapping = raw.images.remove(&input.name).unwrap_or_default();
+            let source_name = mapping.source.ok_or_else(|| {
+                invalid(
+                    &key("source"),
+                    "missing: every image input of the manifest needs a camera source",
+                )
+            })?;
+            let source = sources
+                .iter()
+                .position(|s| s.name == source_name)
+                .ok_or_else(|| {
+                    invalid(
+                        &key("source"),
+                        format!("`{source_name}` is not in `source_names` {sources_names:?}"),
+                    )
+                })?;
+            if !sources[source].kind.is_image() {
+                return Err(invalid(
+                    &key("source"),
+                    format!(
+                        "`{source_name}` is a {} source; an image input reads a source of type image or compressed_image",
+                        sources[source].kind.ros_type()
+                    ),
+                ));
+            }
+            let fit_text = mapping.fit.unwrap_or_else(|| "stretch".into());
+            let fit = augur_runtime::control::Fit::parse(&fit_text).ok_or_else(|| {
+                invalid(
+                    &key("fit"),
+                    format!("`{fit_text}`: expected stretch or center_crop"),
+                )
+            })?;
+            images.push(ImageMapping { source, fit });
+        }
+        for (index, source) in sources.iter().enumerate() {
+            if source.kind.is_image() && !images.iter().any(|m| m.source == index) {
+                return Err(invalid(
+                    &format!("sources.{}.type", source.name),
+                    format!(
+                        "`{}` is a camera, but no image input of the model reads it (the model's image inputs: {image_names:?})",
+                        source.name
+                    ),
+                ));
+            }
+        }
+        let max_image_pixels = match raw.max_image_pixels {
+            Some(0) => return Err(invalid("max_image_pixels", "must be at least 1")),
+            Some(n) => n,
+            None => augur_runtime::control::image::DEFAULT_MAX_IMAGE_PIXELS,
+        };
         let observation = ObservationMap::new(sources, features, &names)?;
 
         let trigger = match raw.trigger {
@@ -954,6 +1043,8 @@ impl NodeParams {
             command,
             command_topic,
             observation,
+            images,
+            max_image_pixels,
             use_sim_time,
             diagnostics_period,
             predicted_path,
@@ -967,7 +1058,7 @@ impl NodeParams {
 /// Names valid for any source / feature even when unused by the current mapping
 /// (`joint` on a non-JointState source is still a known name, and rejected by the
 /// mapping itself where it matters).
-fn is_known(name: &str, sources: &[String], features: &[&str]) -> bool {
+fn is_known(name: &str, sources: &[String], features: &[&str], images: &[&str]) -> bool {
     if FIXED.iter().any(|(n, _)| *n == name) {
         return true;
     }
@@ -978,10 +1069,12 @@ fn is_known(name: &str, sources: &[String], features: &[&str]) -> bool {
         })
     };
     let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
-    per("sources", &sources, SOURCE_KEYS) || per("observation", features, FEATURE_KEYS)
+    per("sources", &sources, SOURCE_KEYS)
+        || per("observation", features, FEATURE_KEYS)
+        || per("images", images, IMAGE_KEYS)
 }
 
-fn hint(name: &str, sources: &[String], features: &[&str]) -> String {
+fn hint(name: &str, sources: &[String], features: &[&str], images: &[&str]) -> String {
     let mut known: Vec<String> = FIXED.iter().map(|(n, _)| n.to_string()).collect();
     for source in sources {
         known.extend(
@@ -995,6 +1088,13 @@ fn hint(name: &str, sources: &[String], features: &[&str]) -> String {
             FEATURE_KEYS
                 .iter()
                 .map(|(k, _)| format!("observation.{feature}.{k}")),
+        );
+    }
+    for image in images {
+        known.extend(
+            IMAGE_KEYS
+                .iter()
+                .map(|(k, _)| format!("images.{image}.{k}")),
         );
     }
     match known.iter().find(|k| strsim_close(k, name)) {
@@ -1023,6 +1123,11 @@ pub fn parameter_names(manifest: &Manifest, sources: &[String]) -> Vec<(String, 
     for feature in &manifest.observation {
         for (k, d) in FEATURE_KEYS {
             names.push((format!("observation.{}.{k}", feature.name), d.to_string()));
+        }
+    }
+    for image in &manifest.image {
+        for (k, d) in IMAGE_KEYS {
+            names.push((format!("images.{}.{k}", image.name), d.to_string()));
         }
     }
     names

@@ -75,6 +75,11 @@ pub struct CycleInput<'a> {
     /// The assembled raw observation; `None` when there is none to plan on (not yet
     /// complete, or stale: see `faults`).
     pub observation: Option<&'a [f32]>,
+    /// The image input of an image model: every image input with its frames stacked,
+    /// normalised (`WorldModel::image_dim` values); `None` for a vector model, or
+    /// when no usable frame is there (the cycle then commands the safe action, as
+    /// for a missing observation).
+    pub image: Option<&'a [f32]>,
     /// Whether new sensor data arrived since the previous cycle (the prediction
     /// monitor compares only then).
     pub fresh: bool,
@@ -307,11 +312,22 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         out.delay_steps = 0;
         out.reset = std::mem::take(&mut self.reset_pending);
 
+        let image_dim = self.model.image_dim();
+        let image_ok = match input.image {
+            None => image_dim == 0,
+            Some(image) => image.len() == image_dim && image_dim > 0,
+        };
         let planned = match input.observation {
-            Some(raw) if raw.len() == self.dims.obs_dim => {
+            Some(raw) if raw.len() == self.dims.obs_dim && image_ok => {
                 out.has_observation = true;
                 out.observation[..raw.len()].copy_from_slice(raw);
-                self.plan(raw, input.fresh, input.budget, input.delay_steps)
+                self.plan(
+                    raw,
+                    input.image,
+                    input.fresh,
+                    input.budget,
+                    input.delay_steps,
+                )
             }
             _ => {
                 // Nothing to plan on: a prediction made before the gap is meaningless,
@@ -347,8 +363,16 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
 
     /// Normalise, encode, compare the prediction, compensate the delay, plan. Returns
     /// whether the planner produced a usable action (stored in `self.action`).
-    fn plan(&mut self, raw: &[f32], fresh: bool, budget: Budget, delay_steps: u8) -> bool {
-        let finite = raw.iter().all(|x| x.is_finite());
+    fn plan(
+        &mut self,
+        raw: &[f32],
+        image: Option<&[f32]>,
+        fresh: bool,
+        budget: Budget,
+        delay_steps: u8,
+    ) -> bool {
+        let finite = raw.iter().all(|x| x.is_finite())
+            && image.is_none_or(|i| i.iter().all(|x| x.is_finite()));
         self.watchdog.report(Fault::NonFiniteObservation, !finite);
         if !finite {
             self.restart();
@@ -364,7 +388,11 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
             *o = (x - m) / s;
         }
         let encode_span = tracing::trace_span!("encode").entered();
-        let encoded = if self.recurrent {
+        let encoded = if let Some(image) = image {
+            self.model
+                .encode_image(image, &self.obs, &mut self.z)
+                .is_ok()
+        } else if self.recurrent {
             self.update_state(fresh)
         } else {
             self.model.encode(&self.obs, &mut self.z).is_ok()

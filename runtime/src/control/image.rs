@@ -558,6 +558,47 @@ impl FrameReceiver {
     }
 }
 
+/// The control thread's image input: the hand-off from ingest, the frame stack and
+/// the assembled encoder input.
+#[derive(Debug)]
+pub struct ImageFeed {
+    receiver: FrameReceiver,
+    stack: FrameStack,
+    input: Vec<f32>,
+}
+
+impl ImageFeed {
+    /// The feed of image input `input`, taking frames from `receiver`.
+    pub fn new(input: &ImageInput, receiver: FrameReceiver) -> ImageFeed {
+        ImageFeed {
+            receiver,
+            stack: FrameStack::new(input),
+            input: vec![0.0; input.input_len()],
+        }
+    }
+
+    /// Pushes the newest frame onto the stack if one arrived since the last call (one
+    /// frame per control cycle: the stack's frames are a period apart, as the model
+    /// was trained). Returns whether one did.
+    pub fn update(&mut self) -> bool {
+        if self.receiver.take_into(&mut self.stack).is_none() {
+            return false;
+        }
+        self.stack.write(&mut self.input);
+        true
+    }
+
+    /// Forgets the stacked frames (episode reset, sensor gap).
+    pub fn clear(&mut self) {
+        self.stack.clear();
+    }
+
+    /// The encoder's image input, `None` until a frame arrived after the last clear.
+    pub fn input(&self) -> Option<&[f32]> {
+        (!self.stack.is_empty()).then_some(&self.input[..])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

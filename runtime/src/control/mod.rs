@@ -14,7 +14,7 @@ pub mod safety;
 
 pub use cycle::{ControlLoop, CycleConfig, CycleInput, CycleOutput, MAX_ACTION, MAX_DELAY_STEPS};
 pub use image::{
-    frame_slot, Fit, FrameReceiver, FrameSender, FrameStack, ImageError, PixelEncoding,
+    frame_slot, Fit, FrameReceiver, FrameSender, FrameStack, ImageError, ImageFeed, PixelEncoding,
     Preprocessor, RawImage,
 };
 pub use ingest::{sample_queues, IngestStats, SampleReceiver, SampleSender};

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use augur_planner::{Budget, PlanStats, Planner, WorldModel};
 
 use super::cycle::{ControlLoop, CycleInput, CycleOutput, MAX_DELAY_STEPS};
+use super::image::ImageFeed;
 use super::ingest::{IngestStats, SampleReceiver};
 use super::observation::{Assembler, ObservationMap, MAX_FEATURES};
 use super::safety::{Fault, FaultSet};
@@ -196,6 +197,10 @@ impl CycleTiming {
 pub trait CycleSink {
     /// Called once per cycle, right after the command was decided.
     fn publish(&mut self, output: &CycleOutput, timing: &CycleTiming);
+
+    /// An image model's encoder input of the cycle just published (frames stacked,
+    /// normalised), when it had one. The default ignores it.
+    fn publish_image(&mut self, _output: &CycleOutput, _image: &[f32]) {}
 }
 
 /// Counters and latest state of the loop, for `/diagnostics`.
@@ -252,6 +257,7 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
     control: &mut ControlLoop<M, P>,
     map: &ObservationMap,
     samples: &SampleReceiver,
+    mut images: Option<&mut ImageFeed>,
     sink: &mut S,
     config: &RunnerConfig,
     shared: &Shared,
@@ -274,6 +280,9 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
         () => {
             if shared.reset.swap(false, Ordering::Relaxed) {
                 assembler.clear();
+                if let Some(images) = images.as_mut() {
+                    images.clear();
+                }
                 control.reset();
                 misses_in_a_row = 0;
                 on_time_in_a_row = 0;
@@ -368,7 +377,16 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
         if deadline_fault {
             timing = timing.with(Fault::DeadlineMisses);
         }
-        let usable = complete && !stale;
+        if let Some(images) = images.as_mut() {
+            // A gap longer than the timeout starts the stack afresh: frames from before
+            // it say nothing about the motion now.
+            if stale {
+                images.clear();
+            }
+            images.update();
+        }
+        let image = images.as_ref().and_then(|i| i.input());
+        let usable = complete && !stale && (images.is_none() || image.is_some());
         if usable {
             assembler.write(&mut observation[..obs_dim]);
         }
@@ -383,6 +401,7 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
         }
         let output = *control.cycle(&CycleInput {
             observation: usable.then_some(&observation[..obs_dim]),
+            image: if usable { image } else { None },
             fresh,
             timing_faults: timing,
             budget,
@@ -411,6 +430,9 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
             start_lateness: started.saturating_duration_since(scheduled),
         };
         sink.publish(&output, &timing);
+        if let Some(image) = images.as_ref().and_then(|i| i.input()).filter(|_| usable) {
+            sink.publish_image(&output, image);
+        }
 
         // Diagnostics.
         let cycle_time = finished - started;

@@ -74,6 +74,7 @@ pub fn replay<M: WorldModel, P: Planner>(
             budget = budget.with_max_transitions(max);
         }
         let output = control.cycle(&CycleInput {
+            image: None,
             observation: record
                 .has_observation
                 .then_some(record.observation.as_slice()),

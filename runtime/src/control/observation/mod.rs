@@ -33,6 +33,10 @@ pub enum SourceKind {
     Odometry,
     /// `geometry_msgs/msg/PointStamped` (e.g. a goal or target position).
     PointStamped,
+    /// `sensor_msgs/msg/Image` (a camera; feeds an image input, not features).
+    Image,
+    /// `sensor_msgs/msg/CompressedImage` (jpeg or png; feeds an image input).
+    CompressedImage,
 }
 
 impl SourceKind {
@@ -44,6 +48,10 @@ impl SourceKind {
             "imu" | "sensor_msgs/msg/Imu" => Some(SourceKind::Imu),
             "odometry" | "nav_msgs/msg/Odometry" => Some(SourceKind::Odometry),
             "point_stamped" | "geometry_msgs/msg/PointStamped" => Some(SourceKind::PointStamped),
+            "image" | "sensor_msgs/msg/Image" => Some(SourceKind::Image),
+            "compressed_image" | "sensor_msgs/msg/CompressedImage" => {
+                Some(SourceKind::CompressedImage)
+            }
             _ => None,
         }
     }
@@ -55,7 +63,14 @@ impl SourceKind {
             SourceKind::Imu => "sensor_msgs/msg/Imu",
             SourceKind::Odometry => "nav_msgs/msg/Odometry",
             SourceKind::PointStamped => "geometry_msgs/msg/PointStamped",
+            SourceKind::Image => "sensor_msgs/msg/Image",
+            SourceKind::CompressedImage => "sensor_msgs/msg/CompressedImage",
         }
+    }
+
+    /// Whether the source is a camera (feeds an image input).
+    pub fn is_image(self) -> bool {
+        matches!(self, SourceKind::Image | SourceKind::CompressedImage)
     }
 }
 
@@ -413,11 +428,16 @@ impl Field {
             SourceKind::Imu => IMU_FIELDS,
             SourceKind::Odometry => ODOMETRY_FIELDS,
             SourceKind::PointStamped => POINT_STAMPED_FIELDS,
+            SourceKind::Image | SourceKind::CompressedImage => {
+                return Err(unknown(
+                    "none: a camera source feeds an image input (the `images` parameter), not observation features".into(),
+                ))
+            }
         };
         let orientation = match kind {
             SourceKind::Imu => Some("orientation"),
             SourceKind::Odometry => Some("pose.orientation"),
-            SourceKind::JointState | SourceKind::PointStamped => None,
+            _ => None,
         };
         if Some(field) == orientation {
             return Ok(Field::Orientation);
