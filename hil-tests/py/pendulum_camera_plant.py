@@ -19,6 +19,17 @@ Episode ``k`` is ``env.reset(seed=seed + k)`` (gymnasium's own resets) and runs
 is silent for ``--gap`` s (longer than the node's ``sensor_timeout``), so the node
 starts its frame stack afresh. Exit code 0 when every episode ran; 2 on a timeout.
 ``--out`` writes per-episode returns and per-step angles and commands.
+
+``--bad KIND --bad-from N --bad-steps M`` publishes, at steps N..N+M of every
+episode, a broken frame instead of the rendered one (the plant still steps with
+whatever command comes, which is the node's safe action while it lasts), to check the
+node's refusals end to end: raw kinds ``encoding`` (yuv422), ``step`` (``step *
+height`` longer than the data), ``empty`` (0x0), ``huge`` (1200x1000, over a
+``max_image_pixels`` of 1e6); compressed kinds ``corrupt`` (jpeg with its headers
+overwritten), ``truncated`` (png cut in half), ``bomb`` (a png header claiming
+100000x100000), ``format`` (a ``format`` of bmp). ``--watch`` also counts what the
+node publishes on ``/augur/model_view`` and ``/augur/imagined`` and the largest
+``messages_malformed`` on ``/diagnostics``, into ``--out``.
 """
 
 from __future__ import annotations
@@ -27,16 +38,27 @@ import argparse
 import io
 import json
 import math
+import os
+import struct
 import sys
 import time
+import zlib
+
+# gymnasium renders through pygame: no display, no audio device.
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import gymnasium as gym
 import numpy as np
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float64MultiArray
+
+RAW_FAULTS = ("encoding", "step", "empty", "huge")
+COMPRESSED_FAULTS = ("corrupt", "truncated", "bomb", "format")
 
 COMMAND_TOPIC = "/effort_controller/commands"
 IMAGE_TOPIC = "/camera/image_raw"
@@ -50,7 +72,7 @@ class PlantTimeout(Exception):
 
 
 class CameraPlant(Node):
-    def __init__(self, compressed: bool, quality: int):
+    def __init__(self, compressed: bool, quality: int, watch: bool = False):
         super().__init__("pendulum_camera_plant")
         self.env = gym.make("Pendulum-v1", render_mode="rgb_array")
         self.compressed = compressed
@@ -64,6 +86,64 @@ class CameraPlant(Node):
         self.frame = None
         self.stamp = None
         self.sim_ns = 0
+        self.watched: dict = {"model_view": [], "imagined": [], "max_malformed": 0}
+        if watch:
+            self.create_subscription(Image, "/augur/model_view", lambda m: self._on_view("model_view", m), 10)
+            self.create_subscription(Image, "/augur/imagined", lambda m: self._on_view("imagined", m), 10)
+            self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+
+    def _on_view(self, topic: str, msg: Image) -> None:
+        data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+        seen = self.watched[topic]
+        if len(seen) < 10_000:
+            seen.append({"width": msg.width, "height": msg.height, "encoding": msg.encoding, "step": msg.step,
+                         "len": int(data.size), "min": int(data.min()) if data.size else 0,
+                         "max": int(data.max()) if data.size else 0})
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            for kv in status.values:
+                if kv.key == "messages_malformed":
+                    self.watched["max_malformed"] = max(self.watched["max_malformed"], int(kv.value))
+
+    def bad_frame(self, kind: str) -> None:
+        """Replaces the frame to publish with a broken one of `kind` (new stamp)."""
+        self.sim_ns += 50_000_000
+        stamp = self.get_clock().now().to_msg()
+        stamp.sec, stamp.nanosec = divmod(self.sim_ns, 1_000_000_000)
+        good = self.frame
+        if kind == "encoding":
+            msg = Image(height=good.height, width=good.width, encoding="yuv422", step=good.width * 2,
+                        data=bytes(good.width * good.height * 2))
+        elif kind == "step":
+            msg = Image(height=good.height, width=good.width, encoding="rgb8", step=good.step + 6, data=good.data)
+        elif kind == "empty":
+            msg = Image(height=0, width=0, encoding="rgb8", step=0, data=b"")
+        elif kind == "huge":
+            msg = Image(height=1000, width=1200, encoding="mono8", step=1200, data=bytes(1200 * 1000))
+        elif kind == "corrupt":
+            # The segments after SOI (quantisation, frame, Huffman tables) overwritten:
+            # entropy data alone can be garbled into a valid picture of noise, a frame
+            # header cannot.
+            data = bytearray(good.data)
+            data[2:1026] = np.random.default_rng(self.sim_ns).integers(0, 256, 1024, dtype=np.uint8).tobytes()
+            msg = CompressedImage(format=good.format, data=bytes(data))
+        elif kind == "truncated":
+            from PIL import Image as Pil
+
+            buf = io.BytesIO()
+            Pil.fromarray(self.env.render()).save(buf, format="PNG")
+            png = buf.getvalue()
+            msg = CompressedImage(format="png", data=png[: len(png) // 2])
+        elif kind == "bomb":
+            msg = CompressedImage(format="png", data=png_claiming(100_000, 100_000))
+        elif kind == "format":
+            msg = CompressedImage(format="bmp", data=good.data)
+        else:
+            raise ValueError(f"unknown --bad kind {kind!r}")
+        msg.header.stamp = stamp
+        msg.header.frame_id = "camera"
+        self.frame = msg
 
     def _on_command(self, msg: Float64MultiArray) -> None:
         if len(msg.data) != 1 or not math.isfinite(msg.data[0]):
@@ -128,7 +208,7 @@ class CameraPlant(Node):
         self.command = None
         self.render()
         self.publish_frame()
-        for _ in range(steps):
+        for step in range(steps):
             self.wait_command(args.command_timeout, args.resend)
             theta, theta_dot = (float(x) for x in self.env.unwrapped.state)
             _, reward, _, _, _ = self.env.step(np.array([self.command], dtype=np.float32))
@@ -137,9 +217,22 @@ class CameraPlant(Node):
             rec["command"].append(self.command)
             rec["reward"].append(float(reward))
             self.render()
+            if args.bad and args.bad_from <= step + 1 < args.bad_from + args.bad_steps:
+                self.bad_frame(args.bad)
             self.publish_frame()
         rec["return"] = float(sum(rec["reward"]))
         return rec
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A well-formed png whose header claims `width` x `height` grey pixels, with a
+    few bytes of image data: what a decompression bomb looks like before inflating."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1 << 16))) + chunk(b"IEND", b"")
 
 
 def main() -> int:
@@ -154,9 +247,15 @@ def main() -> int:
     ap.add_argument("--ready-timeout", type=float, default=60.0)
     ap.add_argument("--command-timeout", type=float, default=5.0)
     ap.add_argument("--resend", type=float, default=1.0, help="s before an unanswered frame is published again (same frame, same stamp)")
+    ap.add_argument("--bad", choices=RAW_FAULTS + COMPRESSED_FAULTS, help="publish broken frames of this kind")
+    ap.add_argument("--bad-from", type=int, default=60, help="first step of every episode with a broken frame")
+    ap.add_argument("--bad-steps", type=int, default=20, help="steps of broken frames")
+    ap.add_argument("--watch", action="store_true", help="count /augur/model_view, /augur/imagined and malformed messages")
     args = ap.parse_args()
+    if args.bad and (args.bad in COMPRESSED_FAULTS) != args.compressed:
+        ap.error(f"--bad {args.bad} needs {'' if args.bad in COMPRESSED_FAULTS else 'no '}--compressed")
     rclpy.init()
-    plant = CameraPlant(args.compressed, args.quality)
+    plant = CameraPlant(args.compressed, args.quality, args.watch)
     episodes: list[dict] = []
     code = 0
     try:
@@ -179,7 +278,9 @@ def main() -> int:
             print(f"mean return over {len(returns)} episodes: {np.mean(returns):.2f}", flush=True)
         if args.out:
             with open(args.out, "w") as fh:
-                json.dump({"env": "Pendulum-v1", "camera": "compressed" if args.compressed else "raw", "seed": args.seed, "returns": returns, "episodes": episodes}, fh)
+                plant.spin_for(1.2 if args.watch else 0.3)  # the last views and diagnostics
+                json.dump({"env": "Pendulum-v1", "camera": "compressed" if args.compressed else "raw", "seed": args.seed,
+                           "bad": args.bad, "returns": returns, "episodes": episodes, "watched": plant.watched}, fh)
         plant.env.close()
         plant.destroy_node()
         rclpy.try_shutdown()

@@ -69,6 +69,8 @@ pub fn resolve(
     let topics = Topics {
         command: resolve(&params_typed.command_topic)?,
         predicted_path: resolve("~/predicted_path")?,
+        model_view: resolve("~/model_view")?,
+        imagined: resolve("~/imagined")?,
         diagnostics: resolve("/diagnostics")?,
         clock: resolve("/clock")?,
         sources: params_typed

@@ -57,6 +57,10 @@ pub struct Topics {
     pub command: String,
     /// `~/predicted_path`.
     pub predicted_path: String,
+    /// `~/model_view` (image models).
+    pub model_view: String,
+    /// `~/imagined` (image models with a decoder).
+    pub imagined: String,
     /// `/diagnostics`.
     pub diagnostics: String,
     /// `/clock`.
@@ -113,7 +117,8 @@ impl Node {
         let map = Arc::new(params.observation.clone());
 
         // Publishers first, so the first command has somewhere to go.
-        let publishers = Publishers::new(&transport, &params, &topics)?;
+        let manifest_image = manifest.image.first().cloned();
+        let publishers = Publishers::new(&transport, &params, &topics, manifest_image.is_some())?;
 
         let recorder = match record {
             Some(path) => {
@@ -155,11 +160,20 @@ impl Node {
         // control thread owns the frame stack.
         let mut frame_senders = Vec::new();
         let mut image_feed = None;
+        let mut view = None;
         if let Some(input) = manifest.image.first() {
             let (tx, rx) = augur_runtime::control::frame_slot(input.frame_len());
             frame_senders.push(Some(tx));
             image_feed = Some(augur_runtime::control::ImageFeed::new(input, rx));
+            view = Some(augur_runtime::control::view_slots(
+                input.input_len(),
+                augur_runtime::control::cycle::MAX_PREDICTED_STEPS * manifest.model.latent_dim,
+            ));
         }
+        let (view_tx, view_rx) = match view {
+            Some((tx, rx)) => (Some(tx), Some(rx)),
+            None => (None, None),
+        };
         for (index, (source, sender)) in map.sources().iter().zip(senders).enumerate() {
             if source.kind.is_image() {
                 let (input, mapping) = manifest
@@ -249,6 +263,7 @@ impl Node {
                     let mut sink = ChannelSink {
                         tx: out_tx,
                         dropped,
+                        view: view_tx,
                     };
                     let _span = tracing::info_span!("control").entered();
                     let mut image_feed = image_feed;
@@ -275,9 +290,15 @@ impl Node {
                 .spawn({
                     let recorder = recorder.clone();
                     let command_topic = topics.command.clone();
+                    let viewer = match (view_rx, manifest_image) {
+                        (Some(rx), Some(input)) => Some(Viewer::new(rx, input, &params.model)),
+                        _ => None,
+                    };
                     move || {
                         let recording = recorder.as_deref().map(|r| (r, command_topic.as_str()));
-                        publish_loop(out_rx, publishers, &params, &shared, &clock, recording)
+                        publish_loop(
+                            out_rx, publishers, viewer, &params, &shared, &clock, recording,
+                        )
                     }
                 })?
         };
@@ -437,12 +458,21 @@ pub fn build_control(
 struct ChannelSink {
     tx: Sender<(CycleOutput, CycleTiming)>,
     dropped: Arc<AtomicU64>,
+    view: Option<augur_runtime::control::ViewSender>,
 }
 
 impl CycleSink for ChannelSink {
     fn publish(&mut self, output: &CycleOutput, timing: &CycleTiming) {
         if self.tx.try_send((*output, *timing)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn publish_view(&mut self, output: &CycleOutput, image: &[f32], plan_latents: &[f32]) {
+        if let Some(view) = &self.view {
+            if !view.offer(output.cycle, image, plan_latents) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -452,6 +482,9 @@ struct Publishers {
     command: CommandPublisher,
     path: Option<Publisher<Path>>,
     diagnostics: Publisher<DiagnosticArray>,
+    /// `~/model_view` and `~/imagined` (image models).
+    model_view: Option<Publisher<Image>>,
+    imagined: Option<Publisher<Image>>,
 }
 
 enum CommandPublisher {
@@ -461,7 +494,12 @@ enum CommandPublisher {
 }
 
 impl Publishers {
-    fn new(transport: &Transport, params: &NodeParams, topics: &Topics) -> anyhow::Result<Self> {
+    fn new(
+        transport: &Transport,
+        params: &NodeParams,
+        topics: &Topics,
+        image_model: bool,
+    ) -> anyhow::Result<Self> {
         let qos = TopicQos::COMMANDS;
         let command = match &params.command {
             CommandKind::Float64MultiArray => {
@@ -479,10 +517,18 @@ impl Publishers {
             Some(_) => Some(transport.publisher(&topics.predicted_path, &TopicQos::DEFAULT)?),
             None => None,
         };
+        let image = |topic: &str| -> anyhow::Result<Option<Publisher<Image>>> {
+            Ok(match image_model {
+                true => Some(transport.publisher(topic, &TopicQos::DEFAULT)?),
+                false => None,
+            })
+        };
         Ok(Publishers {
             command,
             path,
             diagnostics: transport.publisher(&topics.diagnostics, &TopicQos::DIAGNOSTICS)?,
+            model_view: image(&topics.model_view)?,
+            imagined: image(&topics.imagined)?,
         })
     }
 }
@@ -509,11 +555,141 @@ fn twist(fields: &[params::TwistField], command: &[f32]) -> Twist {
     }
 }
 
+/// `~/imagined` is decoded at most this often (the decoder's convolutions run on the
+/// publisher thread, beside the control thread).
+const IMAGINED_PERIOD: Duration = Duration::from_millis(200);
+
+/// The publisher thread's view of an image model: each cycle's model input (for the
+/// recording and `~/model_view`) and the decoder that shows its plan (`~/imagined`).
+struct Viewer {
+    rx: augur_runtime::control::ViewReceiver,
+    input: augur_runtime::model::ImageInput,
+    decoder: Option<augur_runtime::model::FrameDecoder>,
+    view: augur_runtime::control::CycleView,
+    // The cycle `view` holds.
+    held: Option<u64>,
+    pixels: Vec<u8>,
+    frames: Vec<f32>,
+    next_imagined: Instant,
+}
+
+impl Viewer {
+    fn new(
+        rx: augur_runtime::control::ViewReceiver,
+        input: augur_runtime::model::ImageInput,
+        model: &std::path::Path,
+    ) -> Viewer {
+        let decoder = match augur_runtime::model::FrameDecoder::load(model) {
+            Ok(decoder) => decoder,
+            Err(e) => {
+                tracing::warn!("~/imagined is off: the frame decoder did not load: {e}");
+                None
+            }
+        };
+        Viewer {
+            rx,
+            input,
+            decoder,
+            view: Default::default(),
+            held: None,
+            pixels: Vec::new(),
+            frames: Vec::new(),
+            next_imagined: Instant::now(),
+        }
+    }
+
+    /// `cycle`'s view, if the control thread handed one over.
+    fn take(&mut self, cycle: u64) -> Option<&augur_runtime::control::CycleView> {
+        if self.held != Some(cycle) {
+            self.held = self.rx.take(cycle, &mut self.view).then_some(cycle);
+        }
+        self.held.map(|_| &self.view)
+    }
+
+    /// `count` frames of the model's size, planar, side by side (oldest left) as one
+    /// `sensor_msgs/Image`.
+    fn tile(&mut self, frames: &[f32], count: usize, header: Header) -> Image {
+        let input = &self.input;
+        let (h, w, c) = (input.height, input.width, input.channels.count());
+        let frame_len = h * w * c;
+        let mut data = vec![0u8; count * frame_len];
+        for (k, frame) in frames.chunks_exact(frame_len).take(count).enumerate() {
+            augur_runtime::control::frame_to_pixels(input, frame, &mut self.pixels);
+            for row in 0..h {
+                let src = &self.pixels[row * w * c..(row + 1) * w * c];
+                let at = row * count * w * c + k * w * c;
+                data[at..at + w * c].copy_from_slice(src);
+            }
+        }
+        let encoding = match input.channels {
+            augur_runtime::model::ChannelOrder::Gray => "mono8",
+            augur_runtime::model::ChannelOrder::Rgb => "rgb8",
+            augur_runtime::model::ChannelOrder::Bgr => "bgr8",
+        };
+        Image {
+            header,
+            height: h as u32,
+            width: (count * w) as u32,
+            encoding: encoding.into(),
+            is_bigendian: 0,
+            step: (count * w * c) as u32,
+            data,
+        }
+    }
+
+    /// The held cycle's model input: its stacked frames side by side, newest right.
+    fn model_view(&mut self, stamp: Time) -> Image {
+        let input = std::mem::take(&mut self.view.input);
+        let image = self.tile(
+            &input,
+            self.input.frames,
+            Self::header(stamp, "augur_model_view"),
+        );
+        self.view.input = input;
+        image
+    }
+
+    /// The held cycle's plan, decoded to frames side by side (now on the left), at most
+    /// every [`IMAGINED_PERIOD`].
+    fn imagined(&mut self, stamp: Time) -> Option<Image> {
+        let now = Instant::now();
+        if now < self.next_imagined {
+            return None;
+        }
+        let decoder = self.decoder.as_mut()?;
+        let l = decoder.latent_dim();
+        let steps =
+            (self.view.latents.len() / l.max(1)).min(augur_runtime::model::FrameDecoder::MAX_ROWS);
+        if steps == 0 {
+            return None;
+        }
+        self.next_imagined = now + IMAGINED_PERIOD;
+        let frame_len = self.input.frame_len();
+        self.frames.resize(steps * frame_len, 0.0);
+        if let Err(e) = decoder.decode(&self.view.latents[..steps * l], &mut self.frames) {
+            tracing::warn!("~/imagined: decoding the plan failed: {e}");
+            return None;
+        }
+        let frames = std::mem::take(&mut self.frames);
+        let image = self.tile(&frames, steps, Self::header(stamp, "augur_imagined"));
+        self.frames = frames;
+        Some(image)
+    }
+
+    fn header(stamp: Time, frame_id: &str) -> Header {
+        Header {
+            stamp,
+            frame_id: frame_id.into(),
+        }
+    }
+}
+
 /// The publisher thread: one command per cycle output, the predicted path, and
 /// `/diagnostics` every `diagnostics_period`.
 fn publish_loop(
     outputs: Receiver<(CycleOutput, CycleTiming)>,
     publishers: Publishers,
+    mut viewer: Option<Viewer>,
     params: &NodeParams,
     shared: &Shared,
     clock: &SimClock,
@@ -595,10 +771,25 @@ fn publish_loop(
                     recorder.write_cdr(PLAN_STATS_TOPIC, |buf| stats.encode_into(buf));
                     let started_ns =
                         record::now_ns().saturating_sub(timing.started.elapsed().as_nanos() as u64);
-                    let cycle = CycleRecord::from_output(&output, &timing, started_ns);
+                    let mut cycle = CycleRecord::from_output(&output, &timing, started_ns);
+                    if let Some(view) = viewer.as_mut().and_then(|v| v.take(output.cycle)) {
+                        cycle.image.extend_from_slice(&view.input);
+                    }
                     recorder.write_cdr(CYCLE_TOPIC, |buf| cycle.encode_into(buf));
                 }
                 count(result);
+                if let Some(viewer) = viewer.as_mut() {
+                    if viewer.take(output.cycle).is_some() {
+                        if let Some(p) = &publishers.model_view {
+                            count(p.publish(&viewer.model_view(stamp())));
+                        }
+                        if let Some(p) = &publishers.imagined {
+                            if let Some(image) = viewer.imagined(stamp()) {
+                                count(p.publish(&image));
+                            }
+                        }
+                    }
+                }
                 if let (Some(p), Some((x, y))) = (&publishers.path, params.predicted_path) {
                     if output.predicted_steps > 0 {
                         let o = output.obs_dim;

@@ -179,6 +179,9 @@ pub struct ControlLoop<M, P> {
     reward_scratch: Vec<f32>,
     has_prediction: bool,
     decoded: Vec<f32>,
+    // Image models: the chosen plan's latents (`plan_steps` rows), for `~/imagined`.
+    plan_latents: Vec<f32>,
+    plan_steps: usize,
     // Skip planning state after a fault so the next good cycle starts afresh.
     needs_reset: bool,
     // `reset` ran since the last cycle: reported once in the next output.
@@ -272,6 +275,12 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
             reward_scratch: vec![0.0; 1],
             has_prediction: false,
             decoded: vec![0.0; MAX_PREDICTED_STEPS * dims.obs_dim],
+            plan_latents: if model.image_dim() > 0 {
+                vec![0.0; MAX_PREDICTED_STEPS * dims.latent_dim]
+            } else {
+                Vec::new()
+            },
+            plan_steps: 0,
             needs_reset: false,
             reset_pending: false,
             action: vec![0.0; dims.action_dim],
@@ -305,6 +314,7 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         out.planned = false;
         out.plan = PlanStats::default();
         out.predicted_steps = 0;
+        self.plan_steps = 0;
         out.prediction_error = None;
         out.has_observation = false;
         out.fresh = input.fresh;
@@ -436,6 +446,12 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         out.plan = *plan.stats();
         self.action.copy_from_slice(plan.action());
         drop(plan_span);
+        if !self.plan_latents.is_empty() {
+            let l = self.dims.latent_dim;
+            let steps = plan.predicted_steps().min(MAX_PREDICTED_STEPS);
+            self.plan_latents[..steps * l].copy_from_slice(&plan.latents()[..steps * l]);
+            self.plan_steps = steps;
+        }
         // Predicted trajectory in observation space, for `~/predicted_path` and plots.
         let _decode = tracing::trace_span!("decode").entered();
         if self.model.has_decoder() {
@@ -582,6 +598,13 @@ impl<M: WorldModel, P: Planner> ControlLoop<M, P> {
         for fault in Fault::ALL {
             self.watchdog.report(fault, false);
         }
+    }
+
+    /// An image model's chosen plan in latent space: `predicted_steps` rows of
+    /// `latent_dim`, row 0 the current latent (empty when the last cycle did not plan,
+    /// and always for vector models). Decoded off the control thread for `~/imagined`.
+    pub fn plan_latents(&self) -> &[f32] {
+        &self.plan_latents[..self.plan_steps * self.dims.latent_dim]
     }
 
     /// The watchdog (active faults and counters).

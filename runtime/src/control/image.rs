@@ -599,6 +599,121 @@ impl ImageFeed {
     }
 }
 
+/// Cycles whose model view the control thread keeps for the publisher thread: more
+/// than the node's output queue holds, so a queued output still finds its view.
+pub const VIEW_SLOTS: usize = 32;
+
+#[derive(Debug)]
+struct ViewEntry {
+    cycle: Option<u64>,
+    input: Vec<f32>,
+    latents: Vec<f32>,
+    latent_len: usize,
+}
+
+/// The control thread's side of the model-view hand-off ([`view_slots`]).
+#[derive(Debug)]
+pub struct ViewSender {
+    slots: Arc<[Mutex<ViewEntry>]>,
+}
+
+/// The publisher thread's side of the model-view hand-off ([`view_slots`]).
+#[derive(Debug)]
+pub struct ViewReceiver {
+    slots: Arc<[Mutex<ViewEntry>]>,
+}
+
+/// One cycle's model view, copied out by [`ViewReceiver::take`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CycleView {
+    /// The encoder's image input (frames stacked, normalised).
+    pub input: Vec<f32>,
+    /// The chosen plan's latents (rows of `latent_dim`; empty without a plan).
+    pub latents: Vec<f32>,
+}
+
+/// A hand-off of each cycle's image input and plan latents from the control thread
+/// (which must not allocate or block) to the publisher thread (which records them,
+/// publishes `~/model_view` and decodes `~/imagined`): [`VIEW_SLOTS`] preallocated
+/// entries indexed by cycle number, each behind its own lock. The control thread only
+/// ever `try_lock`s; an entry the publisher holds at that moment is skipped (counted).
+pub fn view_slots(input_len: usize, latent_len: usize) -> (ViewSender, ViewReceiver) {
+    let slots: Arc<[Mutex<ViewEntry>]> = (0..VIEW_SLOTS)
+        .map(|_| {
+            Mutex::new(ViewEntry {
+                cycle: None,
+                input: vec![0.0; input_len],
+                latents: vec![0.0; latent_len],
+                latent_len: 0,
+            })
+        })
+        .collect();
+    (
+        ViewSender {
+            slots: slots.clone(),
+        },
+        ViewReceiver { slots },
+    )
+}
+
+impl ViewSender {
+    /// Stores `cycle`'s image input and plan latents (copies, no allocation, no
+    /// blocking). Returns `false` when the entry was busy or the sizes do not fit, and
+    /// the view of that cycle is lost.
+    pub fn offer(&self, cycle: u64, input: &[f32], latents: &[f32]) -> bool {
+        let slot = &self.slots[(cycle % VIEW_SLOTS as u64) as usize];
+        let Ok(mut entry) = slot.try_lock() else {
+            return false;
+        };
+        if entry.input.len() != input.len() || entry.latents.len() < latents.len() {
+            entry.cycle = None;
+            return false;
+        }
+        entry.input.copy_from_slice(input);
+        entry.latents[..latents.len()].copy_from_slice(latents);
+        entry.latent_len = latents.len();
+        entry.cycle = Some(cycle);
+        true
+    }
+}
+
+impl ViewReceiver {
+    /// Copies `cycle`'s view into `view` if it is still held (not overwritten by a
+    /// cycle [`VIEW_SLOTS`] later, not lost). Reuses `view`'s buffers.
+    pub fn take(&self, cycle: u64, view: &mut CycleView) -> bool {
+        let slot = &self.slots[(cycle % VIEW_SLOTS as u64) as usize];
+        let entry = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if entry.cycle != Some(cycle) {
+            return false;
+        }
+        view.input.clear();
+        view.input.extend_from_slice(&entry.input);
+        view.latents.clear();
+        view.latents
+            .extend_from_slice(&entry.latents[..entry.latent_len]);
+        true
+    }
+}
+
+/// Converts a normalised model frame (`x * scale + offset` of 8-bit pixels, planar
+/// `[channels, height, width]`) back to 8-bit pixels, interleaved as
+/// `sensor_msgs/Image` carries them (`mono8` for one channel, else `rgb8`/`bgr8` in the
+/// model's order). Values are rounded and clamped, so a decoder's imagined frame
+/// outside the pixel range still shows.
+pub fn frame_to_pixels(input: &ImageInput, frame: &[f32], out: &mut Vec<u8>) {
+    let c = input.channels.count();
+    let plane = input.height * input.width;
+    out.clear();
+    out.resize(plane * c, 0);
+    let scale = if input.scale == 0.0 { 1.0 } else { input.scale };
+    for (ch, src) in frame.chunks_exact(plane).take(c).enumerate() {
+        for (i, &x) in src.iter().enumerate() {
+            let v = ((x - input.offset) / scale).round().clamp(0.0, 255.0);
+            out[i * c + ch] = v as u8;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

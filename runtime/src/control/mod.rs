@@ -14,8 +14,9 @@ pub mod safety;
 
 pub use cycle::{ControlLoop, CycleConfig, CycleInput, CycleOutput, MAX_ACTION, MAX_DELAY_STEPS};
 pub use image::{
-    frame_slot, Fit, FrameReceiver, FrameSender, FrameStack, ImageError, ImageFeed, PixelEncoding,
-    Preprocessor, RawImage,
+    frame_slot, frame_to_pixels, view_slots, CycleView, Fit, FrameReceiver, FrameSender,
+    FrameStack, ImageError, ImageFeed, PixelEncoding, Preprocessor, RawImage, ViewReceiver,
+    ViewSender, VIEW_SLOTS,
 };
 pub use ingest::{sample_queues, IngestStats, SampleReceiver, SampleSender};
 pub use observation::{

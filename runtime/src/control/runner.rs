@@ -198,9 +198,11 @@ pub trait CycleSink {
     /// Called once per cycle, right after the command was decided.
     fn publish(&mut self, output: &CycleOutput, timing: &CycleTiming);
 
-    /// An image model's encoder input of the cycle just published (frames stacked,
-    /// normalised), when it had one. The default ignores it.
-    fn publish_image(&mut self, _output: &CycleOutput, _image: &[f32]) {}
+    /// An image model's view of the cycle about to be published, when it had an image:
+    /// its encoder input (frames stacked, normalised) and the chosen plan's latents
+    /// ([`ControlLoop::plan_latents`]). Called before [`CycleSink::publish`] of the
+    /// same cycle. The default ignores it.
+    fn publish_view(&mut self, _output: &CycleOutput, _image: &[f32], _plan_latents: &[f32]) {}
 }
 
 /// Counters and latest state of the loop, for `/diagnostics`.
@@ -429,10 +431,11 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
             deadline_missed: missed,
             start_lateness: started.saturating_duration_since(scheduled),
         };
-        sink.publish(&output, &timing);
+        // The view first: the publisher thread looks it up when the output arrives.
         if let Some(image) = images.as_ref().and_then(|i| i.input()).filter(|_| usable) {
-            sink.publish_image(&output, image);
+            sink.publish_view(&output, image, control.plan_latents());
         }
+        sink.publish(&output, &timing);
 
         // Diagnostics.
         let cycle_time = finished - started;

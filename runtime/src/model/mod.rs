@@ -13,4 +13,4 @@ pub mod world_model;
 pub use error::PackageError;
 pub use manifest::{ChannelOrder, GraphRole, ImageInput, Manifest};
 pub use package::{GraphSource, ModelPackage};
-pub use world_model::{Executor, PrepareOptions, TractWorldModel};
+pub use world_model::{Executor, FrameDecoder, PrepareOptions, TractWorldModel};

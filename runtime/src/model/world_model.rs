@@ -637,6 +637,55 @@ impl TractWorldModel {
     }
 }
 
+/// An image model's latent-to-frame decoder on its own, for a thread other than the
+/// control thread (the node's `~/imagined`): decoding a plan's frames is convolution
+/// work the control cycle should not carry.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    graph: PreparedGraph,
+    image: super::manifest::ImageInput,
+    latent_dim: usize,
+}
+
+impl FrameDecoder {
+    /// Most latents decoded in one call.
+    pub const MAX_ROWS: usize = 16;
+
+    /// The decoder of the image model in `dir`; `None` for a vector model or one
+    /// without a decoder. One tract thread: it runs beside the control thread.
+    pub fn load(dir: &Path) -> Result<Option<FrameDecoder>, PackageError> {
+        let package = ModelPackage::open(dir)?;
+        let (Some(image), Some(graph)) = (
+            package.manifest.image.first().cloned(),
+            package.graph(GraphRole::Decoder),
+        ) else {
+            return Ok(None);
+        };
+        let graph = PreparedGraph::prepare(graph, &[1, 8, Self::MAX_ROWS], 1)?;
+        Ok(Some(FrameDecoder {
+            graph,
+            image,
+            latent_dim: package.manifest.model.latent_dim,
+        }))
+    }
+
+    /// The image input whose newest frame the decoder reconstructs.
+    pub fn image(&self) -> &super::manifest::ImageInput {
+        &self.image
+    }
+
+    /// Latent width.
+    pub fn latent_dim(&self) -> usize {
+        self.latent_dim
+    }
+
+    /// Decodes latents `z[n, latent_dim]` (n at most [`FrameDecoder::MAX_ROWS`]) into
+    /// `frames[n, channels * height * width]`, normalised as the encoder sees them.
+    pub fn decode(&mut self, z: &[f32], frames: &mut [f32]) -> Result<(), ModelError> {
+        self.graph.run([("z", z)], [("frame", frames)]).map(drop)
+    }
+}
+
 impl WorldModel for TractWorldModel {
     fn dims(&self) -> ModelDims {
         self.dims

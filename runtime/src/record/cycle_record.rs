@@ -38,6 +38,7 @@ float32[] command              # the command sent
 uint64 start_lateness_ns       # how late the cycle started against its schedule
 uint64 trigger_wait_ns         # trigger sample received -> cycle start (observation trigger)
 uint64 compute_ns              # cycle start -> command ready (encode, plan, safety)
+float32[] image                # an image model's encoder input (frames x channels x height x width, normalised); empty otherwise
 
 "
 );
@@ -71,6 +72,9 @@ pub struct CycleRecord {
     pub start_lateness_ns: u64,
     pub trigger_wait_ns: u64,
     pub compute_ns: u64,
+    /// An image model's encoder input as planned on (frames stacked, normalised), so
+    /// that replay needs no camera frames; empty for vector models and without a plan.
+    pub image: Vec<f32>,
 }
 
 /// A Cycle payload that does not decode.
@@ -113,6 +117,7 @@ impl CycleRecord {
                 nanos(timing.started.saturating_duration_since(received))
             }),
             compute_ns: nanos(timing.finished.saturating_duration_since(timing.started)),
+            image: Vec::new(),
         }
     }
 
@@ -168,6 +173,7 @@ mod tests {
             start_lateness_ns: 3,
             trigger_wait_ns: 0,
             compute_ns: 1_000_000,
+            image: vec![0.5, -0.5],
         };
         let mut buf = Vec::new();
         record.encode_into(&mut buf);

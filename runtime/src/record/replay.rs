@@ -74,7 +74,7 @@ pub fn replay<M: WorldModel, P: Planner>(
             budget = budget.with_max_transitions(max);
         }
         let output = control.cycle(&CycleInput {
-            image: None,
+            image: (!record.image.is_empty()).then_some(record.image.as_slice()),
             observation: record
                 .has_observation
                 .then_some(record.observation.as_slice()),
