@@ -155,3 +155,93 @@ fn mppi_cycles_allocate_nothing_in_steady_state() {
     assert!(planned >= 20, "only {planned} cycles planned");
     assert_eq!(allocations, 0, "allocations over 24 control cycles");
 }
+
+/// A 500x500 rgb8 frame of a dark rod at angle `theta` (0 up) from the centre on a
+/// white background, like gymnasium's pendulum rendering.
+fn rod_frame(theta: f32, data: &mut [u8]) {
+    let (s, c) = theta.sin_cos();
+    for y in 0..500 {
+        for x in 0..500 {
+            let (dx, dy) = (x as f32 - 250.0, 250.0 - y as f32);
+            let along = dx * s + dy * c;
+            let across = dx * c - dy * s;
+            let on = (0.0..200.0).contains(&along) && across.abs() < 20.0;
+            let px = &mut data[(y * 500 + x) * 3..][..3];
+            px.copy_from_slice(if on { &[204, 77, 77] } else { &[255, 255, 255] });
+        }
+    }
+}
+
+#[test]
+fn pixel_cycles_allocate_nothing_on_the_raw_image_path() {
+    use augur_runtime::control::{frame_slot, view_slots, Fit, ImageFeed, Preprocessor, RawImage};
+    use std::time::Instant;
+
+    let mut c = control("pendulum-pixels", tree());
+    let input = c.model().manifest().image[0].clone();
+    let latent = c.dims().latent_dim;
+    let mut preprocessor = Preprocessor::new(&input, Fit::Stretch);
+    let (mut frames, receiver) = frame_slot(input.frame_len());
+    let mut feed = ImageFeed::new(&input, receiver);
+    let (view, _view_rx) = view_slots(input.input_len(), 16 * latent);
+    let mut rgb = vec![0u8; 500 * 500 * 3];
+    let mut planned = 0;
+    let mut run = |c: &mut ControlLoop<TractWorldModel, AnyPlanner>, k: usize, rgb: &mut [u8]| {
+        if k == 50 {
+            c.reset();
+            feed.clear();
+        }
+        // A stale gap at 17..19 (mod 40): no frame, the stack starts afresh.
+        let gap = (17..19).contains(&(k % 40));
+        if gap {
+            feed.clear();
+        } else {
+            // Ingest: the message's pixels, checked and preprocessed into the hand-off.
+            rod_frame(2.5 - 0.09 * k as f32, rgb);
+            let raw = RawImage {
+                height: 500,
+                width: 500,
+                encoding: "rgb8",
+                step: 1500,
+                data: rgb,
+            };
+            preprocessor
+                .process(&raw, 3840 * 2160, frames.frame_mut())
+                .unwrap();
+            frames.publish(Instant::now());
+        }
+        // Control thread: the newest frame onto the stack, encode, plan, hand the view
+        // to the publisher.
+        feed.update();
+        let image = feed.input().filter(|_| !gap);
+        let out = *c.cycle(&CycleInput {
+            observation: image.map(|_| &[][..]),
+            image,
+            fresh: !gap,
+            timing_faults: if gap {
+                FaultSet::EMPTY.with(Fault::StaleObservation)
+            } else {
+                FaultSet::EMPTY
+            },
+            budget: Budget::transitions(256),
+            delay_steps: 0,
+        });
+        if let Some(image) = image {
+            view.offer(out.cycle, image, c.plan_latents());
+        }
+        out.planned as u64
+    };
+    for k in 0..40 {
+        run(&mut c, k, &mut rgb);
+    }
+    COUNT.with(|n| n.set(Some(0)));
+    for k in 40..64 {
+        planned += run(&mut c, k, &mut rgb);
+    }
+    let allocations = COUNT.with(|n| n.replace(None)).unwrap_or(0);
+    assert!(planned >= 20, "only {planned} cycles planned");
+    assert_eq!(
+        allocations, 0,
+        "allocations over 24 pixel cycles (preprocess, stack, conv encoder, plan)"
+    );
+}

@@ -181,3 +181,71 @@ fn a_graph_outside_the_op_set_is_refused_naming_the_op_and_auto_falls_back_to_tr
     assert!(!auto.graph(GraphRole::Encoder).unwrap().uses_mlp_executor());
     assert!(auto.graph(GraphRole::Dynamics).unwrap().uses_mlp_executor());
 }
+
+#[test]
+fn mlp_convolution_matches_tract_with_padding_strides_and_non_square_kernels() {
+    use augur_runtime::model::mlp::MlpGraph;
+    use tract_onnx::prelude::*;
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conv_padded.onnx");
+    let width = 2 * 9 * 11;
+    let mut mlp = MlpGraph::from_onnx(&path, &[("x", width)], &[("y", 5)], 8).expect("lowers");
+    for (n, seed) in [(1usize, 5u64), (3, 6), (8, 7)] {
+        let x = noise(n * width, seed);
+        let tract = tract_onnx::onnx()
+            .model_for_path(&path)
+            .unwrap()
+            .with_input_fact(0, f32::fact([n, 2, 9, 11]).into())
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let input = Tensor::from_shape(&[n, 2, 9, 11], &x).unwrap();
+        let want = tract.run(tvec!(input.into())).unwrap();
+        let want = want[0].to_plain_array_view::<f32>().unwrap();
+        let mut got = vec![0.0f32; n * 5];
+        mlp.run(n, &[&x], &mut [&mut got]).unwrap();
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (w, g) in want.iter().zip(&got) {
+            assert!(
+                (w - g).abs() <= 1e-5 * scale,
+                "{n} rows: tract {w}, mlp {g} (scale {scale})"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_pixel_encoder_runs_on_the_mlp_executor_and_matches_tract() {
+    let options = |executor| PrepareOptions {
+        batch_sizes: vec![16],
+        encoder_batch_sizes: vec![16],
+        threads: 1,
+        executor,
+    };
+    let dir = package("pendulum-pixels");
+    let mut tract = TractWorldModel::load(&dir, &options(Executor::Tract)).unwrap();
+    let mut mlp = TractWorldModel::load(&dir, &options(Executor::Auto)).unwrap();
+    assert!(mlp.graph(GraphRole::Encoder).unwrap().uses_mlp_executor());
+    let (image_dim, l) = (mlp.image_dim(), mlp.dims().latent_dim);
+    for (n, seed) in [(1usize, 11u64), (5, 12), (16, 13)] {
+        // Pixels normalised as the manifest declares: x / 255 - 0.5, in [-0.5, 0.5].
+        let image: Vec<f32> = noise(n * image_dim, seed).iter().map(|v| v / 4.0).collect();
+        let (mut want, mut got) = (vec![0.0; n * l], vec![0.0; n * l]);
+        tract.encode_image(&image, &[], &mut want).unwrap();
+        mlp.encode_image(&image, &[], &mut got).unwrap();
+        let worst = want
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst <= 1e-5, "{n} rows: max diff {worst:e}");
+        let mut again = vec![0.0; n * l];
+        mlp.encode_image(&image, &[], &mut again).unwrap();
+        assert!(got
+            .iter()
+            .zip(&again)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+}

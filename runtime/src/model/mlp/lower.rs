@@ -101,12 +101,17 @@ pub fn lower(
     let mut input_slots = Vec::new();
     for &(name, width) in inputs {
         let slot = cx.buffer(width);
+        // An image input keeps its declared `[B, C, H, W]` shape (what a Conv needs);
+        // anything else is `[B, width]`.
+        let rest = declared_shape(graph, name)
+            .filter(|dims| dims.len() > 1 && dims.iter().product::<usize>() == width)
+            .unwrap_or_else(|| vec![width]);
         cx.values.insert(
             name.to_string(),
             Value::Act(Act {
                 slot,
                 lead: 1,
-                rest: vec![width],
+                rest,
             }),
         );
         input_slots.push((slot, width));
@@ -147,6 +152,26 @@ pub fn lower(
         outputs: output_slots,
         flops_per_row: cx.flops_per_row,
     })
+}
+
+/// The non-batch dims of graph input `name`, when all are known.
+fn declared_shape(graph: &GraphProto, name: &str) -> Option<Vec<usize>> {
+    use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
+    use tract_onnx::pb::type_proto::Value as Type;
+    let input = graph.input.iter().find(|i| i.name == name)?;
+    let Some(Type::TensorType(t)) = input.r#type.as_ref()?.value.as_ref() else {
+        return None;
+    };
+    t.shape
+        .as_ref()?
+        .dim
+        .iter()
+        .skip(1)
+        .map(|d| match d.value {
+            Some(Dim::DimValue(v)) if v > 0 => Some(v as usize),
+            _ => None,
+        })
+        .collect()
 }
 
 struct Lowering {
@@ -516,6 +541,25 @@ impl Lowering {
             "LayerNormalization" => {
                 self.layer_norm(node, false)?;
             }
+            "Flatten" => {
+                let a = self.act(input(0)?)?;
+                if attr_i("axis")?.unwrap_or(1) != 1 || a.lead != 1 {
+                    return Err("flatten other than of every axis after the batch".into());
+                }
+                if !a.contiguous() && a.rank() > 2 {
+                    return Err("flatten of a strided view".into());
+                }
+                let width = a.block();
+                self.set(
+                    node,
+                    Value::Act(Act {
+                        slot: a.slot,
+                        lead: 1,
+                        rest: vec![width],
+                    }),
+                );
+            }
+            "Conv" => self.conv(node)?,
             "Softmax" => {
                 let a = self.act(input(0)?)?;
                 let axis = attr_i("axis")?.unwrap_or(-1);
@@ -616,6 +660,112 @@ impl Lowering {
         if !extra_outputs_unused && node.op_type != "LayerNormalization" {
             return Err("uses secondary outputs".into());
         }
+        Ok(())
+    }
+
+    /// A 2-D convolution of a planar `[B, C, H, W]` activation: groups and dilation 1,
+    /// explicit padding (no `auto_pad`), any strides.
+    fn conv(&mut self, node: &NodeProto) -> Result<(), String> {
+        let ints = |name: &str| -> Result<Option<Vec<i64>>, String> {
+            node.get_attr_opt_vec::<i64>(name)
+                .map_err(|e| format!("{e:#}"))
+        };
+        let a = self.act(node.input.first().ok_or("missing input 0")?)?;
+        if a.lead != 1 || a.rest.len() != 3 || !a.contiguous() {
+            return Err("convolution of anything but a contiguous [B, C, H, W] tensor".into());
+        }
+        let w = self.floats(node.input.get(1).ok_or("missing weights")?)?;
+        if w.ndim() != 4 {
+            return Err(format!("convolution weights of rank {}", w.ndim()));
+        }
+        let (cout, cin, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+        let [c, h, wd] = [a.rest[0], a.rest[1], a.rest[2]];
+        if cin != c {
+            return Err(format!("weights expect {cin} channels, got {c}"));
+        }
+        let group = node
+            .get_attr_opt::<i64>("group")
+            .map_err(|e| format!("{e:#}"))?
+            .unwrap_or(1);
+        if group != 1 {
+            return Err(format!("grouped convolution ({group} groups)"));
+        }
+        if ints("dilations")?.is_some_and(|d| d.iter().any(|&v| v != 1)) {
+            return Err("dilated convolution".into());
+        }
+        let auto_pad = node
+            .get_attr_opt::<&str>("auto_pad")
+            .map_err(|e| format!("{e:#}"))?
+            .unwrap_or("NOTSET");
+        if auto_pad != "NOTSET" {
+            return Err(format!("convolution with auto_pad {auto_pad}"));
+        }
+        let strides = ints("strides")?.unwrap_or_else(|| vec![1, 1]);
+        let pads = ints("pads")?.unwrap_or_else(|| vec![0, 0, 0, 0]);
+        if strides.len() != 2 || strides.iter().any(|&s| s < 1) || pads.len() != 4 {
+            return Err("convolution strides / pads that are not 2-D".into());
+        }
+        if pads.iter().any(|&p| p < 0 || p as usize >= kh.max(kw)) {
+            return Err("convolution padding as wide as the kernel".into());
+        }
+        let span = |size: usize, before: i64, after: i64, k: usize, stride: i64| {
+            let padded = size as i64 + before + after;
+            (padded >= k as i64).then(|| ((padded - k as i64) / stride + 1) as usize)
+        };
+        let (Some(ho), Some(wo)) = (
+            span(h, pads[0], pads[2], kh, strides[0]),
+            span(wd, pads[1], pads[3], kw, strides[1]),
+        ) else {
+            return Err("convolution kernel larger than its input".into());
+        };
+        let geometry = super::step::ConvGeometry {
+            cin,
+            h,
+            w: wd,
+            cout,
+            kh,
+            kw,
+            stride: [strides[0] as usize, strides[1] as usize],
+            pad: [pads[0] as usize, pads[1] as usize],
+            ho,
+            wo,
+        };
+        let mut bias = vec![0.0f32; cout];
+        if let Some(b) = node.input.get(2).filter(|s| !s.is_empty()) {
+            let b = self.floats(b)?;
+            if b.len() != cout {
+                return Err(format!(
+                    "convolution bias of {} for {cout} outputs",
+                    b.len()
+                ));
+            }
+            bias = b.iter().copied().collect();
+        }
+        let k = geometry.window();
+        let weights: Vec<f32> = w.iter().copied().collect();
+        let weights = Tensor::from_shape(&[cout, k], &weights).map_err(|e| format!("{e:#}"))?;
+        let positions = geometry.positions();
+        let layer = Linear::new(&weights, 1, bias, positions).map_err(|e| format!("{e:#}"))?;
+        let product =
+            Tensor::zero_aligned::<f32>(&[positions * cout], 64).map_err(|e| format!("{e:#}"))?;
+        let out = self.buffer(cout * positions);
+        self.flops_per_row += 2 * (positions * k * cout) as u64;
+        self.steps.push(Step::Conv {
+            layer: Box::new(layer),
+            src: a.slot,
+            dst: out,
+            geometry,
+            windows: vec![0.0; positions * k],
+            product,
+        });
+        self.set(
+            node,
+            Value::Act(Act {
+                slot: out,
+                lead: 1,
+                rest: vec![cout, ho, wo],
+            }),
+        );
         Ok(())
     }
 

@@ -120,7 +120,7 @@ impl MlpGraph {
         self.steps
             .iter()
             .filter_map(|s| match s {
-                Step::Linear { layer, .. } => Some(layer.kernel_name()),
+                Step::Linear { layer, .. } | Step::Conv { layer, .. } => Some(layer.kernel_name()),
                 _ => None,
             })
             .collect()
@@ -342,8 +342,86 @@ impl MlpGraph {
                 width,
                 group,
             } => rows(*src, *dst, n, *width, graph, |x, y| softmax(x, *group, y)),
+            Step::Conv {
+                layer,
+                src,
+                dst,
+                geometry: g,
+                windows,
+                product,
+            } => {
+                let (in_len, out_len) = (g.cin * g.h * g.w, g.cout * g.positions());
+                let x = graph.span(*src, n, in_len);
+                // SAFETY: `dst.buf` differs from `src.buf` (checked at construction).
+                let y = unsafe { graph.span_mut(*dst, n, out_len) };
+                for r in 0..n {
+                    let input = &x[r * src.stride..][..in_len];
+                    gather_windows(g, input, windows);
+                    // SAFETY: `windows` holds `positions` rows of `k`, `product` as many
+                    // rows of `cout`, and `positions` is the layer's `max_rows`.
+                    unsafe {
+                        layer.run(
+                            windows.as_ptr(),
+                            g.window(),
+                            g.positions(),
+                            product,
+                            0,
+                            g.cout,
+                        )?;
+                    }
+                    let p = product.try_as_plain_ram()?;
+                    let p = p.as_slice::<f32>()?;
+                    let out = &mut y[r * dst.stride..][..out_len];
+                    let positions = g.positions();
+                    for (pos, values) in p.chunks_exact(g.cout).take(positions).enumerate() {
+                        for (c, &v) in values.iter().enumerate() {
+                            out[c * positions + pos] = v;
+                        }
+                    }
+                }
+                crate::model::rewrite::clear_upper_vector_state();
+            }
         }
         Ok(())
+    }
+}
+
+/// Gathers every window of the planar `input` (`cin x h x w`) into `windows`, one
+/// row of `cin·kh·kw` values per output position (`(channel, ky, kx)` order, as the
+/// kernel's weights are laid out); padding reads as zero. Allocation: none.
+fn gather_windows(g: &step::ConvGeometry, input: &[f32], windows: &mut [f32]) {
+    let k = g.window();
+    let plane = g.h * g.w;
+    for oy in 0..g.ho {
+        for ox in 0..g.wo {
+            let row = &mut windows[(oy * g.wo + ox) * k..][..k];
+            let y0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
+            let x0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
+            let inside_x = x0 >= 0 && x0 as usize + g.kw <= g.w;
+            for c in 0..g.cin {
+                for ky in 0..g.kh {
+                    let dst = &mut row[(c * g.kh + ky) * g.kw..][..g.kw];
+                    let iy = y0 + ky as isize;
+                    if iy < 0 || iy as usize >= g.h {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let base = c * plane + iy as usize * g.w;
+                    if inside_x {
+                        dst.copy_from_slice(&input[base + x0 as usize..][..g.kw]);
+                    } else {
+                        for (kx, d) in dst.iter_mut().enumerate() {
+                            let ix = x0 + kx as isize;
+                            *d = if ix >= 0 && (ix as usize) < g.w {
+                                input[base + ix as usize]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -82,6 +82,24 @@ pub enum Step {
         /// Apply Mish after.
         mish: bool,
     },
+    /// A 2-D convolution, per batch row: the windows gathered into rows (`windows`,
+    /// positions x window), one matrix product with the kernel as the dense layer's
+    /// weights (bias in its epilogue, into `product`, positions x cout), then
+    /// transposed into the planar output.
+    Conv {
+        /// The kernel as a `[cout, cin·kh·kw]` dense layer over `positions` rows.
+        layer: Box<Linear>,
+        /// Input rows (`cin·h·w` each).
+        src: Slot,
+        /// Output rows (`cout·ho·wo` each).
+        dst: Slot,
+        /// Shapes, strides and padding.
+        geometry: ConvGeometry,
+        /// Gathered windows, sized at load.
+        windows: Vec<f32>,
+        /// The product before the transpose, sized at load.
+        product: tract_onnx::prelude::Tensor,
+    },
     /// Softmax over groups of `group`.
     Softmax {
         /// Input rows.
@@ -93,6 +111,34 @@ pub enum Step {
         /// Softmax width.
         group: usize,
     },
+}
+
+/// Where a convolution's window falls: an input of `cin x h x w` (planar, one batch
+/// row), a `cout x cin x kh x kw` kernel, strides and leading zero padding, an output
+/// of `cout x ho x wo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub pad: [usize; 2],
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl ConvGeometry {
+    /// Output positions.
+    pub fn positions(&self) -> usize {
+        self.ho * self.wo
+    }
+    /// Values of one window: the matrix product's `k`.
+    pub fn window(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
 }
 
 /// Right operand of a binary step.
@@ -111,6 +157,7 @@ pub fn step_buffers(step: &Step) -> (Vec<usize>, usize) {
         | Step::Linear { src, dst, .. }
         | Step::Unary { src, dst, .. }
         | Step::LayerNorm { src, dst, .. }
+        | Step::Conv { src, dst, .. }
         | Step::Softmax { src, dst, .. } => (vec![src.buf], dst.buf),
         Step::Binary { a, b, dst, .. } => match b {
             Operand::Rows(b) => (vec![a.buf, b.buf], dst.buf),
@@ -126,6 +173,7 @@ pub(super) fn slots_mut(step: &mut Step) -> Vec<&mut Slot> {
         | Step::Linear { src, dst, .. }
         | Step::Unary { src, dst, .. }
         | Step::LayerNorm { src, dst, .. }
+        | Step::Conv { src, dst, .. }
         | Step::Softmax { src, dst, .. } => vec![src, dst],
         Step::Binary { a, b, dst, .. } => match b {
             Operand::Rows(b) => vec![a, b, dst],
