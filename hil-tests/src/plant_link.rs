@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use augur_bridge_ros2::msg::{Float64MultiArray, Header, JointState, Time};
+use augur_bridge_ros2::msg::{Float64MultiArray, Header, Image, JointState, Time};
 use augur_bridge_ros2::transport::{
     Publisher, Subscription, TopicQos, Transport, TransportError, TransportOptions,
 };
@@ -28,6 +28,8 @@ pub struct ReceivedCommand {
 /// subscription.
 pub struct PlantLink {
     states: Publisher<JointState>,
+    // A camera plant's frames (`PlantLink::with_camera`).
+    images: Option<Publisher<Image>>,
     _commands: Option<Subscription>,
     received: Arc<AtomicU64>,
     // Last: the participant outlives its publisher and subscription.
@@ -68,10 +70,29 @@ impl PlantLink {
         let states = transport.publisher::<JointState>(state_topic, &TopicQos::SENSOR_DATA)?;
         Ok(PlantLink {
             states,
+            images: None,
             _commands: commands,
             received,
             transport,
         })
+    }
+
+    /// Adds a camera: `sensor_msgs/Image` frames on `topic`, published reliable, as
+    /// camera drivers publish (REP-2003).
+    pub fn with_camera(mut self, topic: &str) -> Result<PlantLink, TransportError> {
+        self.images = Some(
+            self.transport
+                .publisher::<Image>(topic, &TopicQos::DEFAULT)?,
+        );
+        Ok(self)
+    }
+
+    /// Publishes one camera frame (nothing without [`PlantLink::with_camera`]).
+    pub fn publish_image(&self, image: &Image) -> Result<(), TransportError> {
+        match &self.images {
+            Some(p) => p.publish(image),
+            None => Ok(()),
+        }
     }
 
     /// The participant, for the bench's other subscriptions (`~/predicted_path`).

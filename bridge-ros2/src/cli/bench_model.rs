@@ -193,6 +193,16 @@ fn time_graph(
             .collect()
     };
     let (obs, z, action) = (pattern(batch * o), pattern(batch * l), pattern(batch * a));
+    // Image models: the encoder takes frames (normalised pixels in [-0.5, 0.5]) and the
+    // decoder returns one frame per latent.
+    let image_dim = model.image_dim();
+    let image: Vec<f32> = pattern(batch * image_dim).iter().map(|v| v / 2.0).collect();
+    let frame_len = model
+        .manifest()
+        .image
+        .first()
+        .map_or(0, |input| input.frame_len());
+    let mut frame_out = vec![0.0; batch * frame_len];
     let is_first = vec![0.0; batch];
     let (mut z_out, mut r_out, mut a_out, mut a2_out, mut obs_out) = (
         vec![0.0; batch * l],
@@ -203,12 +213,14 @@ fn time_graph(
     );
     let mut call = |model: &mut TractWorldModel| -> anyhow::Result<()> {
         match role {
+            GraphRole::Encoder if image_dim > 0 => model.encode_image(&image, &obs, &mut z_out)?,
             GraphRole::Encoder => model.encode(&obs, &mut z_out)?,
             // A continuing step (`is_first` = 0), the one a control cycle runs.
             GraphRole::Filter => model.filter(&z, &action, &obs, &is_first, &mut z_out)?,
             GraphRole::Dynamics => model.step(&z, &action, &mut z_out, &mut r_out)?,
             GraphRole::Value => model.value(&z, &mut r_out)?,
             GraphRole::Policy => model.policy(&z, &mut a_out, &mut a2_out)?,
+            GraphRole::Decoder if frame_len > 0 => model.decode_frame(&z, &mut frame_out)?,
             GraphRole::Decoder => model.decode(&z, &mut obs_out)?,
         }
         Ok(())

@@ -11,6 +11,13 @@
 //!   recording gives how late each cycle started against its fixed schedule (the
 //!   control-period jitter) and which cycles overran; the child's resident memory is
 //!   sampled from `/proc` throughout.
+//!
+//! A model whose one source is a camera (`models/pendulum-pixels`) is driven with
+//! `sensor_msgs/Image` frames instead, `--image WxH` rgb8 (500x500 by default, as
+//! gymnasium renders; 1280x720 for an HD camera), published reliable: the latency then
+//! includes the frame's DDS fragmentation and reassembly, its decode and the
+//! preprocessing on the ingest thread. In the rate run frames stream at the control
+//! rate (a camera does not run at twice the loop's rate).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +31,7 @@ use augur_runtime::record::CycleRecord;
 use crossbeam_channel::bounded;
 
 use crate::node_process::{memory_kib, read_cycles, read_plan_stats, run_command, NodeProcess};
-use augur_bridge_ros2::msg::{Header, JointState};
+use augur_bridge_ros2::msg::{Header, Image, JointState, Time};
 use augur_bridge_ros2::node::launch::resolve;
 use augur_bridge_ros2::transport::{TransportKind, TransportOptions};
 
@@ -54,6 +61,22 @@ pub struct Args {
     /// Also write the figures to this JSON file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Camera models: the frame size published, `WIDTHxHEIGHT` (rgb8).
+    #[arg(long, default_value = "500x500", value_parser = parse_size)]
+    pub image: (u32, u32),
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once('x')
+        .ok_or_else(|| format!("`{text}`: expected WIDTHxHEIGHT, e.g. 1280x720"))?;
+    let parse = |v: &str| {
+        v.parse::<u32>()
+            .ok()
+            .filter(|&v| (1..=8192).contains(&v))
+            .ok_or_else(|| format!("`{text}`: sides are 1 to 8192 pixels"))
+    };
+    Ok((parse(w)?, parse(h)?))
 }
 
 /// Percentiles of a sample, in milliseconds.
@@ -157,9 +180,68 @@ struct Robot {
     link: PlantLink,
     commands: crossbeam_channel::Receiver<Instant>,
     joints: Vec<String>,
+    /// Camera models: frames of a rod at a few angles, published in turn.
+    frames: Vec<Image>,
+    sent: std::cell::Cell<u64>,
+}
+
+/// `count` rgb8 frames of `width x height`: a dark rod from the centre at angles a
+/// tenth of a turn apart on a white background (what a pendulum camera sees).
+fn rod_frames(width: u32, height: u32, count: usize) -> Vec<Image> {
+    let (w, h) = (width as usize, height as usize);
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    let (length, half) = (0.4 * w.min(h) as f32, 0.04 * w.min(h) as f32);
+    (0..count)
+        .map(|k| {
+            let (s, c) = (k as f32 * std::f32::consts::TAU / 10.0).sin_cos();
+            let mut data = vec![255u8; w * h * 3];
+            for y in 0..h {
+                for x in 0..w {
+                    let (dx, dy) = (x as f32 - cx, cy - y as f32);
+                    let (along, across) = (dx * s + dy * c, dx * c - dy * s);
+                    if (0.0..length).contains(&along) && across.abs() < half {
+                        data[(y * w + x) * 3..][..3].copy_from_slice(&[204, 77, 77]);
+                    }
+                }
+            }
+            Image {
+                header: Header::default(),
+                height,
+                width,
+                encoding: "rgb8".into(),
+                is_bigendian: 0,
+                step: width * 3,
+                data,
+            }
+        })
+        .collect()
 }
 
 impl Robot {
+    /// Publishes the next observation: a state, or the next frame with a new stamp.
+    fn publish_next(&self, value: f64) -> anyhow::Result<()> {
+        if self.frames.is_empty() {
+            return self.publish(value);
+        }
+        let n = self.sent.get();
+        self.sent.set(n + 1);
+        let frame = &self.frames[n as usize % self.frames.len()];
+        // Stamps 50 ms apart: distinct, so no frame reads as a repeat.
+        let ns = (n + 1) * 50_000_000;
+        let image = Image {
+            header: Header {
+                stamp: Time {
+                    sec: (ns / 1_000_000_000) as i32,
+                    nanosec: (ns % 1_000_000_000) as u32,
+                },
+                frame_id: "camera".into(),
+            },
+            ..frame.clone()
+        };
+        self.link.publish_image(&image)?;
+        Ok(())
+    }
+
     fn state(&self, value: f64) -> JointState {
         let n = self.joints.len();
         JointState {
@@ -178,6 +260,21 @@ impl Robot {
 
     /// Publishes until a command comes back, then drains.
     fn wait_for_node(&self) -> anyhow::Result<()> {
+        if !self.frames.is_empty() {
+            let until = Instant::now() + Duration::from_secs(30);
+            let start = self.link.commands_received();
+            while self.link.commands_received() == start {
+                anyhow::ensure!(
+                    Instant::now() < until,
+                    "the node did not command within 30 s of the camera publishing"
+                );
+                self.publish_next(0.0)?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            while self.commands.try_recv().is_ok() {}
+            return Ok(());
+        }
         self.link.wait_for_commands(
             1,
             Duration::from_secs(30),
@@ -201,17 +298,24 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
         .collect();
     let resolved = resolve(&args.model, None, &ros_args)?;
     let map = &resolved.params.observation;
-    if map
-        .sources()
-        .iter()
-        .any(|s| s.kind != SourceKind::JointState)
-        || map.sources().len() != 1
+    let camera = map.sources().len() == 1 && map.sources()[0].kind == SourceKind::Image;
+    if !camera
+        && (map
+            .sources()
+            .iter()
+            .any(|s| s.kind != SourceKind::JointState)
+            || map.sources().len() != 1)
     {
         bail!(
-            "bench-node drives models with one JointState source; {} has others",
+            "bench-node drives models with one JointState or one Image source; {} has others",
             args.model.display()
         );
     }
+    let frames = if camera {
+        rod_frames(args.image.0, args.image.1, 10)
+    } else {
+        Vec::new()
+    };
     let mut joints: Vec<String> = map
         .features()
         .iter()
@@ -236,11 +340,12 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
         &["period:=1.0".into(), "sensor_timeout:=60.0".into()],
         &latency_recording,
         None,
+        &frames,
     )?;
     let mut round_trips = Vec::with_capacity(args.messages);
     for i in 0..args.messages {
         let sent = Instant::now();
-        robot.publish(((i % 628) as f64) * 0.01 - 3.14)?;
+        robot.publish_next(((i % 628) as f64) * 0.01 - 3.14)?;
         let received = robot
             .commands
             .recv_timeout(Duration::from_secs(5))
@@ -279,6 +384,7 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
         &[format!("period:={period:?}")],
         &rate_recording,
         Some(args.seconds + 1.0),
+        &frames,
     )?;
     let running = Arc::new(AtomicBool::new(true));
     let sampler = {
@@ -298,9 +404,9 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
     let mut next = started;
     let mut i = 0u64;
     while started.elapsed().as_secs_f64() < args.seconds {
-        robot.publish(((i % 628) as f64) * 0.01 - 3.14)?;
+        robot.publish_next(((i % 628) as f64) * 0.01 - 3.14)?;
         i += 1;
-        next += Duration::from_secs_f64(period / 2.0);
+        next += Duration::from_secs_f64(if camera { period } else { period / 2.0 });
         augur_runtime::control::runner::sleep_until(next);
         while robot.commands.try_recv().is_ok() {}
     }
@@ -346,6 +452,7 @@ fn start(
     params: &[String],
     recording: &Path,
     duration: Option<f64>,
+    frames: &[Image],
 ) -> anyhow::Result<(Robot, NodeProcess)> {
     let mut options = TransportOptions::local(args.transport, "augur_bench_robot");
     let mut command = run_command(&args.model, trigger, recording)?;
@@ -370,14 +477,31 @@ fn start(
         command.args(["-p", param]);
     }
     let (tx, commands) = bounded(1024);
-    let link = PlantLink::open(&options, state_topic, Some(command_topic), move |command| {
-        let _ = tx.try_send(command.received_at);
-    })?;
+    // A camera model's source topic carries frames; the link's JointState publisher
+    // then sits on a topic of its own that nobody reads.
+    let joints_topic = if frames.is_empty() {
+        state_topic
+    } else {
+        "/augur_bench/unused_states"
+    };
+    let mut link = PlantLink::open(
+        &options,
+        joints_topic,
+        Some(command_topic),
+        move |command| {
+            let _ = tx.try_send(command.received_at);
+        },
+    )?;
+    if !frames.is_empty() {
+        link = link.with_camera(state_topic)?;
+    }
     let node = NodeProcess::spawn(&mut command)?;
     let robot = Robot {
         link,
         commands,
         joints: joints.to_vec(),
+        frames: frames.to_vec(),
+        sent: Default::default(),
     };
     robot.wait_for_node()?;
     Ok((robot, node))

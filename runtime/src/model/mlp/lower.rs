@@ -746,8 +746,6 @@ impl Lowering {
         let weights = Tensor::from_shape(&[cout, k], &weights).map_err(|e| format!("{e:#}"))?;
         let positions = geometry.positions();
         let layer = Linear::new(&weights, 1, bias, positions).map_err(|e| format!("{e:#}"))?;
-        let product =
-            Tensor::zero_aligned::<f32>(&[positions * cout], 64).map_err(|e| format!("{e:#}"))?;
         let out = self.buffer(cout * positions);
         self.flops_per_row += 2 * (positions * k * cout) as u64;
         self.steps.push(Step::Conv {
@@ -756,7 +754,6 @@ impl Lowering {
             dst: out,
             geometry,
             windows: vec![0.0; positions * k],
-            product,
         });
         self.set(
             node,

@@ -110,6 +110,35 @@ impl Linear {
         out_offset: usize,
         out_stride: usize,
     ) -> TractResult<()> {
+        unsafe {
+            self.run_strided(
+                input,
+                [1, in_stride as isize],
+                rows,
+                out_tensor,
+                out_offset,
+                [1, out_stride as isize],
+            )
+        }
+    }
+
+    /// [`Linear::run`] with any layout on both sides: input value `i` of row `r` at
+    /// `input[i·in_strides[0] + r·in_strides[1]]`, output feature `j` of row `r` at
+    /// `out[out_offset + j·out_strides[0] + r·out_strides[1]]`. A convolution uses it
+    /// to read its windows feature-major and write its output channel-major (planar),
+    /// with no transposes of its own.
+    ///
+    /// # Safety
+    /// As [`Linear::run`], for the strided extents.
+    pub unsafe fn run_strided(
+        &mut self,
+        input: *const f32,
+        in_strides: [isize; 2],
+        rows: usize,
+        out_tensor: &Tensor,
+        out_offset: usize,
+        out_strides: [isize; 2],
+    ) -> TractResult<()> {
         debug_assert!(rows <= self.max_rows);
         if rows == 0 {
             return Ok(());
@@ -121,8 +150,8 @@ impl Linear {
                 packed.as_mut_ptr() as *mut f32,
                 input,
                 rows,
-                1,
-                in_stride as isize,
+                in_strides[0],
+                in_strides[1],
                 0..self.k,
                 0..rows,
             );
@@ -134,7 +163,7 @@ impl Linear {
                 TensorView::from_bytes(out_tensor, (out_offset * 4) as isize, &shape, &strides);
             let store = self
                 .mmm
-                .c_from_data_and_strides(4, 1, out_stride as isize)
+                .c_from_data_and_strides(4, out_strides[0], out_strides[1])
                 .wrap(&view);
             let specs = [
                 FusedSpec::AddMatMul {

@@ -348,35 +348,25 @@ impl MlpGraph {
                 dst,
                 geometry: g,
                 windows,
-                product,
             } => {
-                let (in_len, out_len) = (g.cin * g.h * g.w, g.cout * g.positions());
+                let (in_len, positions) = (g.cin * g.h * g.w, g.positions());
                 let x = graph.span(*src, n, in_len);
-                // SAFETY: `dst.buf` differs from `src.buf` (checked at construction).
-                let y = unsafe { graph.span_mut(*dst, n, out_len) };
                 for r in 0..n {
                     let input = &x[r * src.stride..][..in_len];
                     gather_windows(g, input, windows);
-                    // SAFETY: `windows` holds `positions` rows of `k`, `product` as many
-                    // rows of `cout`, and `positions` is the layer's `max_rows`.
+                    // SAFETY: `windows` holds `window` rows of `positions` values (read
+                    // feature-major); the output buffer holds `cout` planes of
+                    // `positions` from this row's start (written channel-major), and
+                    // `positions` is the layer's `max_rows`.
                     unsafe {
-                        layer.run(
+                        layer.run_strided(
                             windows.as_ptr(),
-                            g.window(),
-                            g.positions(),
-                            product,
-                            0,
-                            g.cout,
+                            [positions as isize, 1],
+                            positions,
+                            &graph.buffers[dst.buf],
+                            dst.offset + r * dst.stride,
+                            [positions as isize, 1],
                         )?;
-                    }
-                    let p = product.try_as_plain_ram()?;
-                    let p = p.as_slice::<f32>()?;
-                    let out = &mut y[r * dst.stride..][..out_len];
-                    let positions = g.positions();
-                    for (pos, values) in p.chunks_exact(g.cout).take(positions).enumerate() {
-                        for (c, &v) in values.iter().enumerate() {
-                            out[c * positions + pos] = v;
-                        }
                     }
                 }
                 crate::model::rewrite::clear_upper_vector_state();
@@ -386,37 +376,46 @@ impl MlpGraph {
     }
 }
 
-/// Gathers every window of the planar `input` (`cin x h x w`) into `windows`, one
-/// row of `cin·kh·kw` values per output position (`(channel, ky, kx)` order, as the
-/// kernel's weights are laid out); padding reads as zero. Allocation: none.
+/// Gathers every window of the planar `input` (`cin x h x w`) into `windows`,
+/// feature-major: one row of all `positions` values per window element (`(channel,
+/// ky, kx)` order, as the kernel's weights are laid out), which is the layout the
+/// matrix kernel packs fastest. Padding reads as zero. Allocation: none.
 fn gather_windows(g: &step::ConvGeometry, input: &[f32], windows: &mut [f32]) {
-    let k = g.window();
+    let positions = g.positions();
     let plane = g.h * g.w;
-    for oy in 0..g.ho {
-        for ox in 0..g.wo {
-            let row = &mut windows[(oy * g.wo + ox) * k..][..k];
-            let y0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
-            let x0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
-            let inside_x = x0 >= 0 && x0 as usize + g.kw <= g.w;
-            for c in 0..g.cin {
-                for ky in 0..g.kh {
-                    let dst = &mut row[(c * g.kh + ky) * g.kw..][..g.kw];
-                    let iy = y0 + ky as isize;
+    let [sy, sx] = g.stride;
+    let [py, px] = g.pad;
+    for c in 0..g.cin {
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let row = &mut windows[((c * g.kh + ky) * g.kw + kx) * positions..][..positions];
+                // The output columns whose input column is inside the image.
+                let first = px.saturating_sub(kx).div_ceil(sx).min(g.wo);
+                let last = ((g.w + px).saturating_sub(kx))
+                    .div_ceil(sx)
+                    .clamp(first, g.wo);
+                for oy in 0..g.ho {
+                    let dst = &mut row[oy * g.wo..][..g.wo];
+                    let iy = (oy * sy + ky) as isize - py as isize;
                     if iy < 0 || iy as usize >= g.h {
                         dst.fill(0.0);
                         continue;
                     }
-                    let base = c * plane + iy as usize * g.w;
-                    if inside_x {
-                        dst.copy_from_slice(&input[base + x0 as usize..][..g.kw]);
+                    let src = &input[c * plane + iy as usize * g.w..][..g.w];
+                    dst[..first].fill(0.0);
+                    dst[last..].fill(0.0);
+                    if first == last {
+                        continue;
+                    }
+                    let x0 = first * sx + kx - px;
+                    if sx == 1 {
+                        dst[first..last].copy_from_slice(&src[x0..x0 + (last - first)]);
                     } else {
-                        for (kx, d) in dst.iter_mut().enumerate() {
-                            let ix = x0 + kx as isize;
-                            *d = if ix >= 0 && (ix as usize) < g.w {
-                                input[base + ix as usize]
-                            } else {
-                                0.0
-                            };
+                        for (d, &v) in dst[first..last]
+                            .iter_mut()
+                            .zip(src[x0..].iter().step_by(sx))
+                        {
+                            *d = v;
                         }
                     }
                 }

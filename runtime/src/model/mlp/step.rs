@@ -82,10 +82,10 @@ pub enum Step {
         /// Apply Mish after.
         mish: bool,
     },
-    /// A 2-D convolution, per batch row: the windows gathered into rows (`windows`,
-    /// positions x window), one matrix product with the kernel as the dense layer's
-    /// weights (bias in its epilogue, into `product`, positions x cout), then
-    /// transposed into the planar output.
+    /// A 2-D convolution, per batch row: the windows gathered feature-major
+    /// (`windows`, window x positions), then one matrix product with the kernel as the
+    /// dense layer's weights, the bias in its epilogue, stored channel-major straight
+    /// into the planar output.
     Conv {
         /// The kernel as a `[cout, cin·kh·kw]` dense layer over `positions` rows.
         layer: Box<Linear>,
@@ -97,8 +97,6 @@ pub enum Step {
         geometry: ConvGeometry,
         /// Gathered windows, sized at load.
         windows: Vec<f32>,
-        /// The product before the transpose, sized at load.
-        product: tract_onnx::prelude::Tensor,
     },
     /// Softmax over groups of `group`.
     Softmax {
