@@ -745,6 +745,9 @@ impl Lowering {
         let weights: Vec<f32> = w.iter().copied().collect();
         let weights = Tensor::from_shape(&[cout, k], &weights).map_err(|e| format!("{e:#}"))?;
         let positions = geometry.positions();
+        if cin * h * wd >= u32::MAX as usize {
+            return Err("convolution input too large to index".into());
+        }
         let layer = Linear::new(&weights, 1, bias, positions).map_err(|e| format!("{e:#}"))?;
         let out = self.buffer(cout * positions);
         self.flops_per_row += 2 * (positions * k * cout) as u64;
@@ -754,6 +757,7 @@ impl Lowering {
             dst: out,
             geometry,
             windows: vec![0.0; positions * k],
+            indices: super::window_indices(&geometry),
         });
         self.set(
             node,

@@ -348,12 +348,16 @@ impl MlpGraph {
                 dst,
                 geometry: g,
                 windows,
+                indices,
             } => {
                 let (in_len, positions) = (g.cin * g.h * g.w, g.positions());
                 let x = graph.span(*src, n, in_len);
                 for r in 0..n {
                     let input = &x[r * src.stride..][..in_len];
-                    gather_windows(g, input, windows);
+                    // Padding entries are out of range and read as zero.
+                    for (w, &i) in windows.iter_mut().zip(indices.iter()) {
+                        *w = input.get(i as usize).copied().unwrap_or(0.0);
+                    }
                     // SAFETY: `windows` holds `window` rows of `positions` values (read
                     // feature-major); the output buffer holds `cout` planes of
                     // `positions` from this row's start (written channel-major), and
@@ -376,52 +380,33 @@ impl MlpGraph {
     }
 }
 
-/// Gathers every window of the planar `input` (`cin x h x w`) into `windows`,
-/// feature-major: one row of all `positions` values per window element (`(channel,
-/// ky, kx)` order, as the kernel's weights are laid out), which is the layout the
-/// matrix kernel packs fastest. Padding reads as zero. Allocation: none.
-fn gather_windows(g: &step::ConvGeometry, input: &[f32], windows: &mut [f32]) {
-    let positions = g.positions();
-    let plane = g.h * g.w;
-    let [sy, sx] = g.stride;
-    let [py, px] = g.pad;
+/// Where each value of a convolution's gathered windows comes from, feature-major:
+/// entry `e·positions + p` is the index into the planar `cin x h x w` input of window
+/// element `e` (`(channel, ky, kx)` order, as the kernel's weights are laid out) at
+/// output position `p`, or `u32::MAX` where the window hangs over the padding. Built
+/// once at load, so the per-call gather is one flat indexed copy.
+pub(crate) fn window_indices(g: &step::ConvGeometry) -> Vec<u32> {
+    let mut indices = Vec::with_capacity(g.window() * g.positions());
     for c in 0..g.cin {
         for ky in 0..g.kh {
             for kx in 0..g.kw {
-                let row = &mut windows[((c * g.kh + ky) * g.kw + kx) * positions..][..positions];
-                // The output columns whose input column is inside the image.
-                let first = px.saturating_sub(kx).div_ceil(sx).min(g.wo);
-                let last = ((g.w + px).saturating_sub(kx))
-                    .div_ceil(sx)
-                    .clamp(first, g.wo);
                 for oy in 0..g.ho {
-                    let dst = &mut row[oy * g.wo..][..g.wo];
-                    let iy = (oy * sy + ky) as isize - py as isize;
-                    if iy < 0 || iy as usize >= g.h {
-                        dst.fill(0.0);
-                        continue;
-                    }
-                    let src = &input[c * plane + iy as usize * g.w..][..g.w];
-                    dst[..first].fill(0.0);
-                    dst[last..].fill(0.0);
-                    if first == last {
-                        continue;
-                    }
-                    let x0 = first * sx + kx - px;
-                    if sx == 1 {
-                        dst[first..last].copy_from_slice(&src[x0..x0 + (last - first)]);
-                    } else {
-                        for (d, &v) in dst[first..last]
-                            .iter_mut()
-                            .zip(src[x0..].iter().step_by(sx))
-                        {
-                            *d = v;
-                        }
+                    for ox in 0..g.wo {
+                        let iy = (oy * g.stride[0] + ky) as isize - g.pad[0] as isize;
+                        let ix = (ox * g.stride[1] + kx) as isize - g.pad[1] as isize;
+                        let inside =
+                            (0..g.h as isize).contains(&iy) && (0..g.w as isize).contains(&ix);
+                        indices.push(if inside {
+                            (c * g.h * g.w + iy as usize * g.w + ix as usize) as u32
+                        } else {
+                            u32::MAX
+                        });
                     }
                 }
             }
         }
     }
+    indices
 }
 
 // SAFETY: the raw pointers inside (tract-linalg's packed buffers and scratch) point

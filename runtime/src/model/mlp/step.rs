@@ -97,6 +97,8 @@ pub enum Step {
         geometry: ConvGeometry,
         /// Gathered windows, sized at load.
         windows: Vec<f32>,
+        /// Where each gathered value comes from (`window_indices`).
+        indices: Vec<u32>,
     },
     /// Softmax over groups of `group`.
     Softmax {
