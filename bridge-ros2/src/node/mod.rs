@@ -291,7 +291,12 @@ impl Node {
                     let recorder = recorder.clone();
                     let command_topic = topics.command.clone();
                     let viewer = match (view_rx, manifest_image) {
-                        (Some(rx), Some(input)) => Some(Viewer::new(rx, input, &params.model)),
+                        (Some(rx), Some(input)) => {
+                            let viewer = Viewer::new(rx, input, &params.model);
+                            // Loading the decoder freed the package it read.
+                            release_free_heap();
+                            Some(viewer)
+                        }
                         _ => None,
                     };
                     move || {
@@ -436,7 +441,10 @@ pub fn build_control(
     let context = || format!("loading model package {}", params.model.display());
     let package =
         ModelPackage::from_manifest(&params.model, manifest.clone(), true).with_context(context)?;
-    let model = TractWorldModel::from_package(&package, &options).with_context(context)?;
+    // `~/imagined` is decoded on the publisher thread (`Viewer`).
+    let model = TractWorldModel::from_package(&package, &options)
+        .with_context(context)?
+        .without_frame_decoder();
     drop(package);
     let (config, action) = planner_settings(params, manifest);
     let dims = model.dims();

@@ -296,11 +296,11 @@ pub struct Preprocessor {
     geometry: Option<(usize, usize)>,
     x: Taps,
     y: Taps,
-    // One source row as f32 channel values, and the horizontal pass of every source
-    // row the vertical pass reads: `[rows, width, channels]`.
-    row: Vec<f32>,
-    columns: Vec<f32>,
-    row_start: usize,
+    // The vertical pass of one output row: the weighted sum of the source rows it
+    // covers, every byte of the crop's width (all channels, interleaved) as f32.
+    acc: Vec<f32>,
+    // First source column of the crop.
+    col_start: usize,
 }
 
 impl Preprocessor {
@@ -316,9 +316,8 @@ impl Preprocessor {
             geometry: None,
             x: Taps::default(),
             y: Taps::default(),
-            row: Vec::new(),
-            columns: Vec::new(),
-            row_start: 0,
+            acc: Vec::new(),
+            col_start: 0,
         }
     }
 
@@ -348,12 +347,12 @@ impl Preprocessor {
                 }
             }
         };
-        self.x = Taps::area(x0, w, self.width);
+        // Column taps relative to the crop (the accumulator holds the crop only).
+        self.x = Taps::area(0, w, self.width);
         self.y = Taps::area(y0, h, self.height);
-        let c = self.channels.count();
-        self.row = vec![0.0; width * c];
-        self.row_start = y0;
-        self.columns = vec![0.0; h * self.width * c];
+        self.col_start = x0;
+        // Four bytes a pixel at most (rgba8 / bgra8).
+        self.acc = vec![0.0; w * 4];
         self.geometry = Some((width, height));
     }
 
@@ -374,56 +373,60 @@ impl Preprocessor {
         );
         let (width, height) = (image.width as usize, image.height as usize);
         self.prepare(width, height);
-        let c = self.channels.count();
         let bpp = encoding.bytes_per_pixel();
         let [r, g, b] = encoding.rgb_offsets();
-        // Channel byte offsets in output order (colour outputs).
+        // Byte offsets within a pixel of each output channel, in output order.
         let order = match self.channels {
-            ChannelOrder::Rgb | ChannelOrder::Gray => [r, g, b],
+            ChannelOrder::Rgb => [r, g, b],
             ChannelOrder::Bgr => [b, g, r],
+            ChannelOrder::Gray => [r, g, b],
         };
-        let grey_from_colour =
-            self.channels == ChannelOrder::Gray && encoding != PixelEncoding::Mono8;
-        let rows = self.columns.len() / (self.width * c);
-        for i in 0..rows {
-            let y = self.row_start + i;
-            let src = &image.data[y * image.step as usize..][..width * bpp];
-            // The source row as f32 channel values, in output channel order.
-            for (px, dst) in src.chunks_exact(bpp).zip(self.row.chunks_exact_mut(c)) {
-                if grey_from_colour {
-                    dst[0] =
-                        LUMA[0] * px[r] as f32 + LUMA[1] * px[g] as f32 + LUMA[2] * px[b] as f32;
-                } else {
-                    for (d, &o) in dst.iter_mut().zip(&order) {
-                        *d = px[o] as f32;
-                    }
-                }
-            }
-            // Horizontal pass.
-            let out_row = &mut self.columns[i * self.width * c..][..self.width * c];
-            for (ox, dst) in out_row.chunks_exact_mut(c).enumerate() {
-                let (first, weights) = self.x.of(ox);
-                dst.fill(0.0);
-                for (k, &w) in weights.iter().enumerate() {
-                    let px = &self.row[(first + k) * c..][..c];
-                    for (d, &v) in dst.iter_mut().zip(px) {
-                        *d += w * v;
-                    }
-                }
-            }
-        }
-        // Vertical pass, into planar output, then normalisation.
+        let grey = self.channels == ChannelOrder::Gray;
+        let mono = encoding == PixelEncoding::Mono8;
+        let crop_bytes = (self.acc.len() / 4) * bpp;
         let plane = self.height * self.width;
+        let x_bytes = self.col_start * bpp;
         for oy in 0..self.height {
+            // Vertical pass: the source rows under this output row, weighted by
+            // their overlap, over the crop's bytes (contiguous, so it vectorises).
+            let acc = &mut self.acc[..crop_bytes];
+            acc.fill(0.0);
             let (first, weights) = self.y.of(oy);
+            for (k, &w) in weights.iter().enumerate() {
+                let start = (first + k) * image.step as usize + x_bytes;
+                let src = &image.data[start..start + crop_bytes];
+                for (a, &v) in acc.iter_mut().zip(src) {
+                    *a += w * v as f32;
+                }
+            }
+            // Horizontal pass, channels, grey and normalisation per output pixel.
             for ox in 0..self.width {
-                for ch in 0..c {
-                    let mut acc = 0.0f32;
-                    for (k, &w) in weights.iter().enumerate() {
-                        let i = first - self.row_start + k;
-                        acc += w * self.columns[(i * self.width + ox) * c + ch];
+                let (first, weights) = self.x.of(ox);
+                let mut px = [0.0f32; 3];
+                for (k, &w) in weights.iter().enumerate() {
+                    let at = (first + k) * bpp;
+                    if mono {
+                        px[0] += w * acc[at];
+                    } else {
+                        for (p, &o) in px.iter_mut().zip(&order) {
+                            *p += w * acc[at + o];
+                        }
                     }
-                    out[ch * plane + oy * self.width + ox] = acc * self.scale + self.offset;
+                }
+                let at = oy * self.width + ox;
+                if grey {
+                    let v = if mono {
+                        px[0]
+                    } else {
+                        LUMA[0] * px[0] + LUMA[1] * px[1] + LUMA[2] * px[2]
+                    };
+                    out[at] = v * self.scale + self.offset;
+                } else {
+                    for (ch, &p) in px.iter().enumerate() {
+                        // A mono camera feeding a colour model: the same value thrice.
+                        let v = if mono { px[0] } else { p };
+                        out[ch * plane + at] = v * self.scale + self.offset;
+                    }
                 }
             }
         }

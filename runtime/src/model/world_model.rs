@@ -575,6 +575,14 @@ impl TractWorldModel {
         Ok(model)
     }
 
+    /// The model without its frame decoder, for a control loop that never decodes
+    /// frames (the node decodes `~/imagined` on another thread with a
+    /// [`FrameDecoder`]): its transposed convolutions' buffers are megabytes.
+    pub fn without_frame_decoder(mut self) -> TractWorldModel {
+        self.frame_decoder = None;
+        self
+    }
+
     /// Whether an image model can show what it imagines: it has a decoder from latents
     /// to frames ([`TractWorldModel::decode_frame`]).
     pub fn has_frame_decoder(&self) -> bool {
@@ -661,7 +669,9 @@ impl FrameDecoder {
         ) else {
             return Ok(None);
         };
-        let graph = PreparedGraph::prepare(graph, &[1, 8, Self::MAX_ROWS], 1)?;
+        // One row at a time: a transposed convolution's intermediate tensors at 16
+        // rows are megabytes each, and the frames are decoded a few times a second.
+        let graph = PreparedGraph::prepare(graph, &[1], 1)?;
         Ok(Some(FrameDecoder {
             graph,
             image,
@@ -682,7 +692,21 @@ impl FrameDecoder {
     /// Decodes latents `z[n, latent_dim]` (n at most [`FrameDecoder::MAX_ROWS`]) into
     /// `frames[n, channels * height * width]`, normalised as the encoder sees them.
     pub fn decode(&mut self, z: &[f32], frames: &mut [f32]) -> Result<(), ModelError> {
-        self.graph.run([("z", z)], [("frame", frames)]).map(drop)
+        let l = self.latent_dim.max(1);
+        let frame_len = self.image.frame_len();
+        let rows = z.len() / l;
+        if rows > Self::MAX_ROWS || z.len() != rows * l || frames.len() != rows * frame_len {
+            return Err(ModelError::BadBuffer {
+                graph: "decoder",
+                tensor: "frame",
+                len: frames.len(),
+                expected: rows.min(Self::MAX_ROWS) * frame_len,
+            });
+        }
+        for (z, frame) in z.chunks_exact(l).zip(frames.chunks_exact_mut(frame_len)) {
+            self.graph.run([("z", z)], [("frame", frame)])?;
+        }
+        Ok(())
     }
 }
 
