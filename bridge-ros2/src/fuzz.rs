@@ -19,7 +19,7 @@ use augur_runtime::model::graph::load_onnx_bytes;
 use augur_runtime::model::{GraphRole, Manifest};
 use augur_runtime::record::Recording;
 
-use crate::msg::{Clock, Imu, JointState, Odometry, PointStamped};
+use crate::msg::{Clock, CompressedImage, Image, Imu, JointState, Odometry, PointStamped};
 use crate::node::params::NodeParams;
 use crate::node::SensorMessage;
 use crate::ros_args::{parse_params_text, parse_ros_args, resolve_topic, ParamValue};
@@ -52,11 +52,17 @@ pub enum Target {
     RosArgs,
     /// An ONNX file in the dynamics role of the pendulum: protobuf, binding, typing.
     Onnx,
+    /// `sensor_msgs/msg/Image` CDR, then the frame checks and the preprocessing into
+    /// the pixel pendulum's 64x64 grey frame (centre crop).
+    CdrImage,
+    /// `sensor_msgs/msg/CompressedImage` CDR, then jpeg / png decoding under a
+    /// one-megapixel limit and the preprocessing.
+    CdrCompressedImage,
 }
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 11] = [
+    pub const ALL: [Target; 13] = [
         Target::CdrJointState,
         Target::CdrImu,
         Target::CdrOdometry,
@@ -68,6 +74,8 @@ impl Target {
         Target::ParamsYaml,
         Target::RosArgs,
         Target::Onnx,
+        Target::CdrImage,
+        Target::CdrCompressedImage,
     ];
 
     /// The fuzz target's name (`cargo fuzz run NAME`), also its corpus folder.
@@ -84,6 +92,8 @@ impl Target {
             Target::ParamsYaml => "params_yaml",
             Target::RosArgs => "ros_args",
             Target::Onnx => "onnx",
+            Target::CdrImage => "cdr_image",
+            Target::CdrCompressedImage => "cdr_compressed_image",
         }
     }
 
@@ -109,8 +119,54 @@ impl Target {
             Target::ParamsYaml => params_yaml(data),
             Target::RosArgs => ros_args(data),
             Target::Onnx => onnx(data),
+            Target::CdrImage => cdr::decode::<Image>(data).is_ok_and(|image| camera_frame(&image)),
+            Target::CdrCompressedImage => cdr::decode::<CompressedImage>(data).is_ok_and(|image| {
+                crate::node::decode_compressed(&image.format, &image.data, FUZZ_MAX_PIXELS)
+                    .is_ok_and(|decoded| {
+                        let (width, height) = decoded.dimensions;
+                        camera_frame(&Image {
+                            height,
+                            width,
+                            encoding: decoded.encoding.into(),
+                            step: width * if decoded.encoding == "mono8" { 1 } else { 3 },
+                            data: decoded.pixels,
+                            ..Default::default()
+                        })
+                    })
+            }),
         }
     }
+}
+
+/// The pixel limit of the image targets: a fuzzer's claimed sizes stay small.
+const FUZZ_MAX_PIXELS: u64 = 1 << 20;
+
+/// A camera frame as the node's ingest takes it: checked, then preprocessed into the
+/// pixel pendulum's input (64x64 grey, centre crop).
+fn camera_frame(image: &Image) -> bool {
+    use augur_runtime::control::{Fit, Preprocessor, RawImage};
+    use augur_runtime::model::{ChannelOrder, ImageInput};
+    let input = ImageInput {
+        name: "pixels".into(),
+        height: 64,
+        width: 64,
+        channels: ChannelOrder::Gray,
+        frames: 3,
+        scale: 1.0 / 255.0,
+        offset: -0.5,
+    };
+    let mut preprocessor = Preprocessor::new(&input, Fit::CenterCrop);
+    let mut frame = vec![0.0; input.frame_len()];
+    let raw = RawImage {
+        height: image.height,
+        width: image.width,
+        encoding: &image.encoding,
+        step: image.step,
+        data: &image.data,
+    };
+    preprocessor
+        .process(&raw, FUZZ_MAX_PIXELS, &mut frame)
+        .is_ok()
 }
 
 /// One map over the four sensor kinds, every field kind and transform represented,

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 use augur_bridge_ros2::fuzz::Target;
 use augur_bridge_ros2::msg::{
-    Clock, Header, Imu, JointState, Odometry, PointStamped, Quaternion, Time, Vector3,
+    Clock, CompressedImage, Header, Image, Imu, JointState, Odometry, PointStamped, Quaternion,
+    Time, Vector3,
 };
 use augur_bridge_ros2::transport::cdr;
 use augur_bridge_ros2::transport::zenoh::Attachment;
@@ -162,6 +163,53 @@ fn write_seeds() {
         },
         ..Default::default()
     };
+    // Camera frames: a small rgb8 frame with row padding, and the same as png and jpeg.
+    let (w, h) = (12u32, 8u32);
+    let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
+    let mut padded = Vec::new();
+    for row in pixels.chunks(w as usize * 3) {
+        padded.extend_from_slice(row);
+        padded.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    let image = Image {
+        header: header(),
+        height: h,
+        width: w,
+        encoding: "rgb8".into(),
+        is_bigendian: 0,
+        step: w * 3 + 4,
+        data: padded,
+    };
+    write(
+        Target::CdrImage,
+        "rgb8-padded",
+        &cdr::encode(&image).unwrap(),
+    );
+    write(Target::CdrImage, "rgb8-padded-be", &big_endian(&image));
+    for (name, format, codec) in [
+        ("png", "png", image::ImageFormat::Png),
+        (
+            "jpeg",
+            "rgb8; jpeg compressed bgr8",
+            image::ImageFormat::Jpeg,
+        ),
+    ] {
+        let mut encoded = std::io::Cursor::new(Vec::new());
+        image::RgbImage::from_raw(w, h, pixels.clone())
+            .unwrap()
+            .write_to(&mut encoded, codec)
+            .unwrap();
+        let compressed = CompressedImage {
+            header: header(),
+            format: format.into(),
+            data: encoded.into_inner(),
+        };
+        write(
+            Target::CdrCompressedImage,
+            name,
+            &cdr::encode(&compressed).unwrap(),
+        );
+    }
     write(Target::CdrImu, "imu", &cdr::encode(&imu).unwrap());
     write(Target::CdrImu, "imu-be", &big_endian(&imu));
     let mut odom = Odometry {

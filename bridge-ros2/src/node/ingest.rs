@@ -401,7 +401,7 @@ pub fn subscribe_camera(
     let qos = &TopicQos::SENSOR_DATA;
     Ok(match kind {
         SourceKind::Image => {
-            transport.subscribe::<Image, _>(topic, qos, move |message, info| {
+            transport.subscribe_bounded::<Image, _>(topic, qos, move |message, info| {
                 let _span = tracing::trace_span!("ingest", source = ingest.index).entered();
                 let result = message.map_err(|e| e.to_string()).and_then(|image| {
                     ingest.record(&image, &info);
@@ -414,8 +414,10 @@ pub fn subscribe_camera(
                 }
             })?
         }
-        SourceKind::CompressedImage => {
-            transport.subscribe::<CompressedImage, _>(topic, qos, move |message, info| {
+        SourceKind::CompressedImage => transport.subscribe_bounded::<CompressedImage, _>(
+            topic,
+            qos,
+            move |message, info| {
                 let _span = tracing::trace_span!("ingest", source = ingest.index).entered();
                 let result = message.map_err(|e| e.to_string()).and_then(|image| {
                     ingest.record(&image, &info);
@@ -426,8 +428,8 @@ pub fn subscribe_camera(
                 if let Err(reason) = result {
                     ingest.refused(&reason);
                 }
-            })?
-        }
+            },
+        )?,
         other => anyhow::bail!("{topic}: {} is not a camera type", other.ros_type()),
     })
 }

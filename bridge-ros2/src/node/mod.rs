@@ -12,6 +12,7 @@
 
 pub mod diagnostics;
 mod ingest;
+pub use ingest::{decode_compressed, DecodedImage};
 pub mod launch;
 pub mod params;
 pub mod realtime;

@@ -286,6 +286,29 @@ impl Transport {
                 .map(Subscription::Zenoh),
         }
     }
+
+    /// [`Transport::subscribe`] for large messages (camera frames): over DDS the
+    /// reader's cache is bounded to `qos.depth` samples (docs/benchmarks.md,
+    /// "Cameras"); over zenoh it is the same as `subscribe`.
+    pub fn subscribe_bounded<M, F>(
+        &self,
+        topic: &str,
+        qos: &TopicQos,
+        on_message: F,
+    ) -> Result<Subscription, TransportError>
+    where
+        M: Message,
+        F: FnMut(Result<M, TransportError>, Received) + Send + 'static,
+    {
+        match self {
+            Transport::Dds(node) => node
+                .subscribe_bounded(topic, qos, on_message)
+                .map(Subscription::Dds),
+            Transport::Zenoh(node) => node
+                .subscribe(topic, qos, on_message)
+                .map(Subscription::Zenoh),
+        }
+    }
 }
 
 impl<M: Message> Publisher<M> {

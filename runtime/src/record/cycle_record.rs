@@ -142,8 +142,31 @@ impl CycleRecord {
                 payload[..payload.len().min(4)].to_vec(),
             ));
         }
-        let (record, _) = cdr_encoding::from_bytes::<_, byteorder::LittleEndian>(&payload[4..])?;
-        Ok(record)
+        match cdr_encoding::from_bytes::<_, byteorder::LittleEndian>(&payload[4..]) {
+            Ok((record, _)) => Ok(record),
+            Err(error) => {
+                // Recordings from before `image` was added end at `compute_ns`: the
+                // same bytes with an empty `image` sequence (a zero length) appended.
+                // Accepted only if that is exactly what the bytes were, so a cut-off
+                // record of today's layout is still refused.
+                let mut legacy = payload.to_vec();
+                legacy.extend_from_slice(&[0; 4]);
+                let decoded =
+                    cdr_encoding::from_bytes::<CycleRecord, byteorder::LittleEndian>(&legacy[4..]);
+                match decoded {
+                    Ok((record, _)) if record.image.is_empty() => {
+                        let mut again = Vec::new();
+                        record.encode_into(&mut again);
+                        if again == legacy {
+                            Ok(record)
+                        } else {
+                            Err(CycleDecodeError::Body(error))
+                        }
+                    }
+                    _ => Err(CycleDecodeError::Body(error)),
+                }
+            }
+        }
     }
 }
 
@@ -189,5 +212,15 @@ mod tests {
             CycleRecord::decode(&buf[..buf.len() - 2]),
             Err(CycleDecodeError::Body(_))
         ));
+        // A record written before `image` existed (it ends at `compute_ns`) still
+        // decodes, with no image.
+        let old = CycleRecord {
+            image: Vec::new(),
+            ..record.clone()
+        };
+        let mut old_buf = Vec::new();
+        old.encode_into(&mut old_buf);
+        old_buf.truncate(old_buf.len() - 4);
+        assert_eq!(CycleRecord::decode(&old_buf).unwrap(), old);
     }
 }
