@@ -367,7 +367,7 @@ impl DdsNode {
         &self,
         topic: &str,
         qos: &TopicQos,
-        mut on_message: F,
+        on_message: F,
     ) -> Result<Subscription, TransportError>
     where
         M: Message,
@@ -387,44 +387,24 @@ impl DdsNode {
             node.create_subscription::<M>(&dds_topic, Some(qos_profile(*qos)))
                 .map_err(|e| create_error(e.to_string()))?
         };
-        let (stop, mut stopped) = oneshot::channel::<()>();
-        let topic_name = topic.to_owned();
-        let thread = std::thread::Builder::new()
-            .name(format!("dds-sub{topic}"))
-            .spawn(move || {
-                futures::executor::block_on(async move {
-                    let samples = reader.async_stream();
-                    futures::pin_mut!(samples);
-                    loop {
-                        futures::select! {
-                            _ = stopped => break,
-                            sample = samples.next() => {
-                                let received_at = Instant::now();
-                                match sample {
-                                    None => break,
-                                    Some(Ok((message, info))) => {
-                                        let source_timestamp = info
-                                            .source_timestamp()
-                                            .and_then(ros_time_to_system_time);
-                                        on_message(Ok(message), Received { source_timestamp, received_at });
-                                    }
-                                    Some(Err(error)) => {
-                                        on_message(
-                                            Err(read_error(&topic_name, error)),
-                                            Received { source_timestamp: None, received_at },
-                                        );
-                                    }
-                                }
-                            }
-                        }
-                    }
-                });
-            })
-            .map_err(|e| create_error(e.to_string()))?;
-        Ok(Subscription {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        deliver(
+            topic,
+            (reader, topic.to_owned()),
+            |(reader, topic)| {
+                reader
+                    .async_stream()
+                    .map(|sample| match sample {
+                        Ok((message, info)) => (
+                            Ok(message),
+                            info.source_timestamp().and_then(ros_time_to_system_time),
+                        ),
+                        Err(error) => (Err(read_error(topic, error)), None),
+                    })
+                    .boxed_local()
+            },
+            on_message,
+        )
+        .map_err(|e| create_error(e.to_string()))
     }
 
     /// [`DdsNode::subscribe`] for large messages (camera frames): the topic and its
@@ -438,7 +418,7 @@ impl DdsNode {
         &self,
         topic: &str,
         qos: &TopicQos,
-        mut on_message: F,
+        on_message: F,
     ) -> Result<Subscription, TransportError>
     where
         M: Message,
@@ -478,51 +458,33 @@ impl DdsNode {
                 )
             })
             .map_err(|e| create_error(e.to_string()))?;
-        let (stop, mut stopped) = oneshot::channel::<()>();
-        let topic_name = topic.to_owned();
-        let thread = std::thread::Builder::new()
-            .name(format!("dds-sub{topic}"))
-            .spawn(move || {
-                futures::executor::block_on(async move {
-                    let samples = reader.as_async_stream();
-                    futures::pin_mut!(samples);
-                    loop {
-                        futures::select! {
-                            _ = stopped => break,
-                            sample = samples.next() => {
-                                let received_at = Instant::now();
-                                match sample {
-                                    None => break,
-                                    Some(Ok(change)) => {
-                                        let source_timestamp = change
-                                            .source_timestamp()
-                                            .and_then(|t| ros2_client::ROSTime::try_from(t).ok())
-                                            .and_then(ros_time_to_system_time);
-                                        on_message(
-                                            Ok(change.into_value()),
-                                            Received { source_timestamp, received_at },
-                                        );
-                                    }
-                                    Some(Err(error)) => {
-                                        on_message(
-                                            Err(TransportError::Read {
-                                                topic: topic_name.clone(),
-                                                reason: format!("{error:?}"),
-                                            }),
-                                            Received { source_timestamp: None, received_at },
-                                        );
-                                    }
-                                }
-                            }
+        deliver(
+            topic,
+            (reader, topic.to_owned()),
+            |(reader, topic)| {
+                reader
+                    .as_async_stream()
+                    .map(|sample| match sample {
+                        Ok(change) => {
+                            let source_timestamp = change
+                                .source_timestamp()
+                                .and_then(|t| ros2_client::ROSTime::try_from(t).ok())
+                                .and_then(ros_time_to_system_time);
+                            (Ok(change.into_value()), source_timestamp)
                         }
-                    }
-                });
-            })
-            .map_err(|e| create_error(e.to_string()))?;
-        Ok(Subscription {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+                        Err(error) => (
+                            Err(TransportError::Read {
+                                topic: topic.clone(),
+                                reason: format!("{error:?}"),
+                            }),
+                            None,
+                        ),
+                    })
+                    .boxed_local()
+            },
+            on_message,
+        )
+        .map_err(|e| create_error(e.to_string()))
     }
 
     fn lock_node(&self) -> std::sync::MutexGuard<'_, Option<Node>> {
@@ -532,6 +494,50 @@ impl DdsNode {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// One sample as a subscription hands it on: the message (or why it did not decode)
+/// and its source time.
+type Delivered<M> = (Result<M, TransportError>, Option<SystemTime>);
+
+/// Runs a subscription's delivery thread: `samples` turns the reader (owned by the
+/// thread, with the topic name) into a stream of [`Delivered`] samples, each handed to
+/// `on_message` with its arrival time, until the returned [`Subscription`] is dropped.
+fn deliver<R, M, F>(
+    topic: &str,
+    reader: R,
+    samples: for<'r> fn(&'r R) -> futures::stream::LocalBoxStream<'r, Delivered<M>>,
+    mut on_message: F,
+) -> std::io::Result<Subscription>
+where
+    R: Send + 'static,
+    M: 'static,
+    F: FnMut(Result<M, TransportError>, Received) + Send + 'static,
+{
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(format!("dds-sub{topic}"))
+        .spawn(move || {
+            futures::executor::block_on(async move {
+                let mut samples = samples(&reader).fuse();
+                loop {
+                    futures::select! {
+                        _ = stopped => break,
+                        sample = samples.next() => match sample {
+                            None => break,
+                            Some((message, source_timestamp)) => on_message(
+                                message,
+                                Received { source_timestamp, received_at: Instant::now() },
+                            ),
+                        },
+                    }
+                }
+            });
+        })?;
+    Ok(Subscription {
+        stop: Some(stop),
+        thread: Some(thread),
+    })
 }
 
 /// Creating an entity on a node that is being dropped.
