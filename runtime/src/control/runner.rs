@@ -369,7 +369,10 @@ pub fn run<M: WorldModel, P: Planner, S: CycleSink>(
         // Timing faults.
         let age = assembler.age(started);
         let mut timing = FaultSet::EMPTY;
-        let complete = assembler.is_complete();
+        // Complete once every feature has a value and every source has been heard
+        // from (a camera-only model has no features: until its first frame there is
+        // no observation, not a stale one).
+        let complete = assembler.is_complete() && age.is_some();
         let stale = age.is_none_or(|age| age > config.sensor_timeout);
         if !complete {
             timing = timing.with(Fault::NoObservation);
