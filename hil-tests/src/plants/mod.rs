@@ -2,3 +2,4 @@
 
 pub mod learned;
 pub mod pendulum;
+pub mod render;
