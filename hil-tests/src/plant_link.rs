@@ -110,7 +110,7 @@ impl PlantLink {
         self.received.load(Ordering::Relaxed)
     }
 
-    /// Publishes `probe()` every `every` until `commands` commands have come back
+    /// Calls `probe` (which publishes) every `every` until `commands` commands have come back
     /// (discovery done both ways and the model loaded), or fails after `timeout`.
     /// `alive` is asked before each probe, so a node process that exited ends the
     /// wait at once with its error.
@@ -119,7 +119,7 @@ impl PlantLink {
         commands: u64,
         timeout: Duration,
         every: Duration,
-        probe: impl Fn() -> JointState,
+        probe: impl Fn() -> anyhow::Result<()>,
         mut alive: impl FnMut() -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let until = Instant::now() + timeout;
@@ -132,7 +132,7 @@ impl PlantLink {
                     timeout.as_secs_f64()
                 );
             }
-            self.publish(&probe())?;
+            probe()?;
             std::thread::sleep(every);
         }
         Ok(())

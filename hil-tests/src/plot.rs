@@ -311,6 +311,135 @@ pub fn histogram_png(
     Ok(())
 }
 
+/// An 8-bit picture for [`pictures_png`]: grey (1 channel) or rgb (3), rows top to
+/// bottom.
+#[derive(Clone, Debug)]
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u32,
+    pub data: Vec<u8>,
+    /// Drawn under the picture.
+    pub caption: String,
+}
+
+impl Picture {
+    /// The pixel at `(x, y)` as rgb.
+    fn rgb(&self, x: u32, y: u32) -> [u8; 3] {
+        let c = self.channels as usize;
+        let at = (y as usize * self.width as usize + x as usize) * c;
+        match c {
+            1 => [self.data[at]; 3],
+            _ => [self.data[at], self.data[at + 1], self.data[at + 2]],
+        }
+    }
+
+    /// The picture resampled to `width x height`: averaged over the source pixels
+    /// each output pixel covers (shrinking), or repeated (enlarging).
+    fn resampled(&self, width: u32, height: u32) -> Vec<[u8; 3]> {
+        let mut out = Vec::with_capacity((width * height) as usize);
+        let span = |o: u32, n: u32, src: u32| {
+            let lo = (u64::from(o) * u64::from(src) / u64::from(n)) as u32;
+            let hi = ((u64::from(o + 1) * u64::from(src)).div_ceil(u64::from(n)) as u32)
+                .clamp(lo + 1, src);
+            lo..hi
+        };
+        for y in 0..height {
+            let ys = span(y, height, self.height);
+            for x in 0..width {
+                let xs = span(x, width, self.width);
+                let mut sum = [0u32; 3];
+                let mut n = 0;
+                for sy in ys.clone() {
+                    for sx in xs.clone() {
+                        let p = self.rgb(sx, sy);
+                        for (s, v) in sum.iter_mut().zip(p) {
+                            *s += u32::from(v);
+                        }
+                        n += 1;
+                    }
+                }
+                out.push(sum.map(|s| ((s + n / 2) / n.max(1)) as u8));
+            }
+        }
+        out
+    }
+}
+
+/// One row of [`pictures_png`]: a label on the left and pictures side by side (a
+/// `None` leaves its cell empty).
+#[derive(Clone, Debug, Default)]
+pub struct PictureRow {
+    pub label: String,
+    pub pictures: Vec<Option<Picture>>,
+}
+
+/// Draws `rows` of pictures, each fitted into a `cell` x `cell` square with its
+/// caption underneath, into a PNG.
+pub fn pictures_png(
+    path: &Path,
+    title: &str,
+    rows: &[PictureRow],
+    cell: u32,
+) -> anyhow::Result<()> {
+    register();
+    anyhow::ensure!(!rows.is_empty(), "no picture to draw in {}", path.display());
+    let (label_width, gap, caption, title_height) = (110u32, 6u32, 18u32, 40u32);
+    let columns = rows.iter().map(|r| r.pictures.len()).max().unwrap_or(0) as u32;
+    let width = label_width + columns * (cell + gap) + gap;
+    let row_height = cell + caption + gap;
+    let height = title_height + rows.len() as u32 * row_height + gap;
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(drawing_error(path))?;
+    root.draw(&Text::new(title, (10, 10), (FONT, 20).into_font()))
+        .map_err(drawing_error(path))?;
+    for (r, row) in rows.iter().enumerate() {
+        let top = title_height + r as u32 * row_height;
+        root.draw(&Text::new(
+            row.label.as_str(),
+            (8, (top + cell / 2) as i32 - 8),
+            (FONT, 15).into_font(),
+        ))
+        .map_err(drawing_error(path))?;
+        for (c, picture) in row.pictures.iter().enumerate() {
+            let Some(picture) = picture else { continue };
+            if picture.width == 0 || picture.height == 0 {
+                continue;
+            }
+            let left = label_width + c as u32 * (cell + gap);
+            // Fit, keeping the aspect ratio.
+            let fit = f64::from(cell) / f64::from(picture.width.max(picture.height));
+            let (w, h) = (
+                ((f64::from(picture.width) * fit).round() as u32).max(1),
+                ((f64::from(picture.height) * fit).round() as u32).max(1),
+            );
+            let (x0, y0) = (left + (cell - w) / 2, top + (cell - h) / 2);
+            for (i, p) in picture.resampled(w, h).into_iter().enumerate() {
+                let (x, y) = (x0 + i as u32 % w, y0 + i as u32 / w);
+                root.draw_pixel((x as i32, y as i32), &RGBColor(p[0], p[1], p[2]))
+                    .map_err(drawing_error(path))?;
+            }
+            root.draw(&Rectangle::new(
+                [
+                    (x0 as i32 - 1, y0 as i32 - 1),
+                    ((x0 + w) as i32, (y0 + h) as i32),
+                ],
+                RGBColor(180, 180, 180).stroke_width(1),
+            ))
+            .map_err(drawing_error(path))?;
+            root.draw(&Text::new(
+                picture.caption.as_str(),
+                (left as i32, (top + cell + 2) as i32),
+                (FONT, 13).into_font(),
+            ))
+            .map_err(drawing_error(path))?;
+        }
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +484,51 @@ mod tests {
             let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
             assert_eq!((width, height), size);
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn pictures_are_averaged_when_shrunk_and_repeated_when_enlarged() {
+        // 4x2 grey: left half 0/100 alternating rows, right half 200.
+        let picture = Picture {
+            width: 4,
+            height: 2,
+            channels: 1,
+            data: vec![0, 0, 200, 200, 100, 100, 200, 200],
+            caption: String::new(),
+        };
+        assert_eq!(picture.resampled(2, 1), vec![[50; 3], [200; 3]]);
+        let big = picture.resampled(8, 4);
+        assert_eq!(big.len(), 32);
+        assert_eq!((big[0], big[7], big[8 * 3]), ([0; 3], [200; 3], [100; 3]));
+        let rgb = Picture {
+            width: 1,
+            height: 1,
+            channels: 3,
+            data: vec![1, 2, 3],
+            caption: String::new(),
+        };
+        assert_eq!(rgb.resampled(2, 2), vec![[1, 2, 3]; 4]);
+
+        let dir = std::env::temp_dir().join(format!("augur-pictures-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("grid.png");
+        let rows = [
+            PictureRow {
+                label: "a".into(),
+                pictures: vec![Some(picture.clone()), None, Some(rgb)],
+            },
+            PictureRow {
+                label: "b".into(),
+                pictures: vec![Some(picture)],
+            },
+        ];
+        pictures_png(&path, "grid", &rows, 64).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+        let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+        // 110 label + 3 x (64 + 6) + 6; 40 title + 2 x (64 + 18 + 6) + 6.
+        assert_eq!((width, height), (326, 222));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,26 +1,61 @@
 //! `augur sim pendulum` over a real transport: the node (as `augur run` starts it)
 //! and the gymnasium-exact pendulum as a second ROS 2 participant, on loopback.
 //!
-//! The plant publishes `/joint_states` and applies the latest command from
-//! `/effort_controller/commands`. In real time (the default) it steps every 50 ms; with
-//! `--lockstep` it steps as soon as the command for its last state has arrived, so
-//! an episode takes as long as planning does.
+//! The plant publishes `/joint_states` (or, for a model that reads a camera, the
+//! frames gymnasium's renderer would draw, on the camera topic) and applies the latest
+//! command from `/effort_controller/commands`. In real time (the default) it steps
+//! every 50 ms; with `--lockstep` it steps as soon as the command for its last
+//! observation has arrived, so an episode takes as long as planning does.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::closed_loop::{random_start, Episode, StepRecord};
 use crate::plant_link::{joint_state, PlantLink};
 use crate::plants::pendulum::{Pendulum, PendulumState, DT, JOINT};
+use crate::plants::render::PendulumCamera;
 use anyhow::Context;
 use crossbeam_channel::{bounded, Receiver};
 
-use augur_runtime::control::Trigger;
+use augur_runtime::control::{SourceKind, Trigger};
 
-use augur_bridge_ros2::msg::{Path, Time};
+use augur_bridge_ros2::msg::{Image, Path, Time};
 use augur_bridge_ros2::node::launch::resolve;
 use augur_bridge_ros2::node::Node;
 use augur_bridge_ros2::transport::{TopicQos, Transport, TransportKind, TransportOptions};
+
+/// What the node published about its view of the episode (camera models): its
+/// model input (`~/model_view`) and its imagined plans (`~/imagined`), each with the
+/// time the plant received it, and when each step's command arrived, to tell which
+/// step a view belongs to.
+#[derive(Debug, Default)]
+pub struct EpisodeViews {
+    /// Per step: when its command arrived (`None`: no command in that period).
+    pub commands_at: Vec<Option<Instant>>,
+    pub model_views: Vec<(Image, Instant)>,
+    pub imagined: Vec<(Image, Instant)>,
+}
+
+impl EpisodeViews {
+    /// The step whose cycle published something received at `at`: the last step
+    /// whose command had arrived by then (the node publishes its views right after
+    /// the command).
+    pub fn step_of(&self, at: Instant) -> Option<usize> {
+        self.commands_at
+            .iter()
+            .rposition(|c| c.is_some_and(|c| c <= at))
+    }
+}
+
+/// The node's views as they arrive, on the plant's participant.
+struct ViewTaps {
+    model_views: Receiver<(Image, Instant)>,
+    imagined: Receiver<(Image, Instant)>,
+}
+
+/// Views kept per episode, at most (the node publishes one model view a cycle).
+const MAX_VIEWS: usize = 1024;
 
 /// Plant participant plus node, ready to run episodes.
 pub struct PendulumBench {
@@ -28,6 +63,9 @@ pub struct PendulumBench {
     commands: Receiver<(f64, Instant)>,
     paths: Receiver<(f64, Instant)>,
     lockstep: bool,
+    /// A camera model's plant: the frames it publishes instead of joint states.
+    camera: Option<RefCell<PendulumCamera>>,
+    views: Option<ViewTaps>,
     /// Real time: when one of the node's cycles started (its rate-trigger schedule;
     /// every other start is a whole number of periods away).
     cycle_start: Option<Instant>,
@@ -43,6 +81,10 @@ pub struct PendulumBench {
 /// cycle plans from a state just sampled (transport on loopback takes well under a
 /// millisecond) and its command arrives long before the next sample.
 const SAMPLE_LEAD: Duration = Duration::from_millis(3);
+/// The same for a camera: drawing the frame, 750 kB through DDS fragmentation and
+/// the node's preprocessing take a few milliseconds (docs/benchmarks.md, bench-node
+/// with `--image 500x500`), and the frame must be in before the cycle starts.
+const CAMERA_SAMPLE_LEAD: Duration = Duration::from_millis(12);
 
 /// Command arrivals whose cycle start is measured to find the node's schedule.
 const PHASE_SAMPLES: usize = 10;
@@ -69,6 +111,9 @@ impl PendulumBench {
             // The plant waits for each command: nothing moves while the node plans.
             resolved.params.runner.delay_compensation = None;
         }
+        // A model reading one camera gets gymnasium's frames; else joint states.
+        let sources = resolved.params.observation.sources();
+        let camera = sources.len() == 1 && sources[0].kind == SourceKind::Image;
         let mut node_options = options.clone();
         let mut plant_options = TransportOptions {
             node_name: "pendulum_plant".into(),
@@ -84,9 +129,15 @@ impl PendulumBench {
         }
         // The plant first, so the node's session finds it listening.
         let (tx, commands) = bounded(64);
+        let sensor_topic = &resolved.topics.sources[0];
         let plant = PlantLink::open(
             &plant_options,
-            &resolved.topics.sources[0],
+            // A camera plant's link publishes no joint states on the camera topic.
+            if camera {
+                "/pendulum_plant/joint_states"
+            } else {
+                sensor_topic
+            },
             Some(&resolved.topics.command),
             move |command| {
                 if let Some(&u) = command.values.first() {
@@ -94,11 +145,20 @@ impl PendulumBench {
                 }
             },
         )?;
+        let plant = if camera {
+            plant.with_camera(sensor_topic)?
+        } else {
+            plant
+        };
+        let view_topics = (
+            resolved.topics.model_view.clone(),
+            resolved.topics.imagined.clone(),
+        );
         let transport = Arc::new(Transport::open(&node_options)?);
         let path_topic = resolved.topics.predicted_path.clone();
         let node = Node::start(resolved, transport.clone(), record)?;
         let (tx, paths) = bounded(64);
-        let subscriptions = vec![plant.transport().subscribe::<Path, _>(
+        let mut subscriptions = vec![plant.transport().subscribe::<Path, _>(
             &path_topic,
             &TopicQos::DEFAULT,
             move |message, received| {
@@ -109,6 +169,27 @@ impl PendulumBench {
                 }
             },
         )?];
+        let views = if camera {
+            let mut tap = |topic: &str| -> anyhow::Result<Receiver<(Image, Instant)>> {
+                let (tx, rx) = bounded(MAX_VIEWS);
+                subscriptions.push(plant.transport().subscribe::<Image, _>(
+                    topic,
+                    &augur_bridge_ros2::transport::TopicQos::SENSOR_DATA,
+                    move |message, received| {
+                        if let Ok(image) = message {
+                            let _ = tx.try_send((image, received.received_at));
+                        }
+                    },
+                )?);
+                Ok(rx)
+            };
+            Some(ViewTaps {
+                model_views: tap(&view_topics.0)?,
+                imagined: tap(&view_topics.1)?,
+            })
+        } else {
+            None
+        };
         let mut bench = PendulumBench {
             node,
             _transport_node: transport,
@@ -117,6 +198,8 @@ impl PendulumBench {
             paths,
             _subscriptions: subscriptions,
             lockstep,
+            camera: camera.then(|| RefCell::new(PendulumCamera::gymnasium())),
+            views,
             cycle_start: None,
         };
         bench.wait_for_discovery()?;
@@ -126,23 +209,38 @@ impl PendulumBench {
         Ok(bench)
     }
 
-    fn publish_state(&self, theta: f64, theta_dot: f64) -> anyhow::Result<()> {
-        self.plant.publish(&joint_state(
-            Time::now(),
-            vec![JOINT.into()],
-            vec![theta],
-            vec![theta_dot],
-        ))?;
+    /// Publishes what the robot's sensor reports of `state`: its joint state, or
+    /// its camera's frame (with the arrow of `last_torque`, as gymnasium draws it).
+    fn publish_state(&self, state: PendulumState, last_torque: Option<f32>) -> anyhow::Result<()> {
+        match &self.camera {
+            Some(camera) => {
+                let image = camera
+                    .borrow_mut()
+                    .image(state.theta, last_torque, Time::now());
+                self.plant.publish_image(&image)?;
+            }
+            None => self.plant.publish(&joint_state(
+                Time::now(),
+                vec![JOINT.into()],
+                vec![state.theta],
+                vec![state.theta_dot],
+            ))?,
+        }
         Ok(())
     }
 
-    /// Publishes a state until a command comes back (discovery done both ways).
+    /// Publishes the pendulum at rest until a command comes back (discovery done
+    /// both ways).
     fn wait_for_discovery(&self) -> anyhow::Result<()> {
+        let rest = PendulumState {
+            theta: 0.0,
+            theta_dot: 0.0,
+        };
         self.plant.wait_for_commands(
             1,
             Duration::from_secs(30),
             Duration::from_millis(100),
-            || joint_state(Time::now(), vec![JOINT.into()], vec![0.0], vec![0.0]),
+            || self.publish_state(rest, None),
             || Ok(()),
         )?;
         std::thread::sleep(Duration::from_millis(100));
@@ -162,7 +260,13 @@ impl PendulumBench {
         let mut reference: Option<Instant> = None;
         let mut offsets = Vec::with_capacity(PHASE_SAMPLES);
         while offsets.len() < PHASE_SAMPLES {
-            self.publish_state(0.0, 0.0)?;
+            self.publish_state(
+                PendulumState {
+                    theta: 0.0,
+                    theta_dot: 0.0,
+                },
+                None,
+            )?;
             let (_, at) = self
                 .commands
                 .recv_timeout(Duration::from_secs(5))
@@ -185,7 +289,8 @@ impl PendulumBench {
         })
     }
 
-    /// The first plant sample instant from now on: [`SAMPLE_LEAD`] before one of the
+    /// The first plant sample instant from now on: [`SAMPLE_LEAD`] (a camera:
+    /// [`CAMERA_SAMPLE_LEAD`]) before one of the
     /// node's cycle starts (now, lock-stepped or before the schedule is known).
     fn first_sample(&self) -> Instant {
         let now = Instant::now();
@@ -195,7 +300,12 @@ impl PendulumBench {
         let period = DT;
         let since = now.saturating_duration_since(cycle_start).as_secs_f64();
         let next_start = cycle_start + Duration::from_secs_f64((since / period).ceil() * period);
-        let sample = next_start - SAMPLE_LEAD;
+        let lead = if self.camera.is_some() {
+            CAMERA_SAMPLE_LEAD
+        } else {
+            SAMPLE_LEAD
+        };
+        let sample = next_start - lead;
         if sample >= now {
             sample
         } else {
@@ -216,40 +326,78 @@ impl PendulumBench {
         start: PendulumState,
         steps: usize,
     ) -> anyhow::Result<Episode> {
+        self.run_episode(seed, start, steps, None)
+    }
+
+    /// [`PendulumBench::episode_from`], keeping what the node published about its
+    /// view of the episode (camera models; empty otherwise).
+    pub fn episode_with_views(
+        &self,
+        seed: u64,
+        start: PendulumState,
+        steps: usize,
+    ) -> anyhow::Result<(Episode, EpisodeViews)> {
+        let mut views = EpisodeViews::default();
+        let episode = self.run_episode(seed, start, steps, Some(&mut views))?;
+        Ok((episode, views))
+    }
+
+    fn run_episode(
+        &self,
+        seed: u64,
+        start: PendulumState,
+        steps: usize,
+        mut views: Option<&mut EpisodeViews>,
+    ) -> anyhow::Result<Episode> {
         self.node.reset();
         while self.commands.try_recv().is_ok() {}
         while self.paths.try_recv().is_ok() {}
+        self.take_views(None);
         let mut plant = Pendulum::new(start);
         let mut records = Vec::with_capacity(steps);
         let mut total = 0.0;
         let mut torque = 0.0;
+        // gymnasium draws no torque arrow until the first step.
+        let mut last_torque = None;
         let mut next_tick = self.first_sample();
         augur_runtime::control::runner::sleep_until(next_tick);
         for _ in 0..steps {
             let state = plant.state;
             let sent = Instant::now();
-            self.publish_state(state.theta, state.theta_dot)?;
+            self.publish_state(state, last_torque)?;
             let mut round_trip = None;
+            let mut command_at = None;
             if self.lockstep {
                 let (u, at) = self
                     .commands
                     .recv_timeout(Duration::from_secs(5))
-                    .context("no command within 5 s of publishing the state")?;
+                    .context("no command within 5 s of publishing the observation")?;
                 torque = u;
                 round_trip = Some(at.saturating_duration_since(sent));
+                command_at = Some(at);
             } else {
                 next_tick += Duration::from_secs_f64(DT);
                 augur_runtime::control::runner::sleep_until(next_tick);
                 while let Ok((u, at)) = self.commands.try_recv() {
                     torque = u;
                     round_trip.get_or_insert(at.saturating_duration_since(sent));
+                    command_at.get_or_insert(at);
                 }
             }
+            if let Some(views) = views.as_deref_mut() {
+                views.commands_at.push(command_at);
+            }
+            self.take_views(views.as_deref_mut());
+
             let mut predicted_theta = None;
             while let Ok((theta, _)) = self.paths.try_recv() {
                 predicted_theta = Some(theta);
             }
             let reward = plant.step(torque as f32);
+            last_torque = Some((torque as f32).clamp(
+                -crate::plants::pendulum::MAX_TORQUE,
+                crate::plants::pendulum::MAX_TORQUE,
+            ));
             total += reward;
             records.push(StepRecord {
                 state,
@@ -261,11 +409,36 @@ impl PendulumBench {
                 predicted_theta,
             });
         }
+        if let Some(views) = views {
+            // The last cycle's views are published after its command.
+            std::thread::sleep(Duration::from_millis(100));
+            self.take_views(Some(views));
+        }
         Ok(Episode {
             seed,
             total_return: total,
             steps: records,
         })
+    }
+
+    /// Moves the views received so far into `into` (or drops them).
+    fn take_views(&self, mut into: Option<&mut EpisodeViews>) {
+        let Some(taps) = &self.views else { return };
+        while let Ok(view) = taps.model_views.try_recv() {
+            if let Some(into) = into.as_deref_mut() {
+                into.model_views.push(view);
+            }
+        }
+        while let Ok(view) = taps.imagined.try_recv() {
+            if let Some(into) = into.as_deref_mut() {
+                into.imagined.push(view);
+            }
+        }
+    }
+
+    /// Whether the plant is a camera (the model reads images).
+    pub fn is_camera(&self) -> bool {
+        self.camera.is_some()
     }
 
     /// The node.

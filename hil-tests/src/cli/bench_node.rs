@@ -279,7 +279,7 @@ impl Robot {
             1,
             Duration::from_secs(30),
             Duration::from_millis(100),
-            || self.state(0.1),
+            || Ok(self.link.publish(&self.state(0.1))?),
             || Ok(()),
         )?;
         std::thread::sleep(Duration::from_millis(300));

@@ -8,6 +8,11 @@
 //! model -> planner -> plant), as fast as planning allows, with the planner built from
 //! the same parameters. Over a transport it also writes the node's MCAP, a JSON of
 //! every step and a plot.
+//!
+//! `--pixels` runs the pixel world model (`models/pendulum-pixels`) against the camera
+//! plant: the plant publishes the frames gymnasium's renderer draws
+//! (`plants::render`) instead of joint states, and the run also writes a strip of
+//! what the node saw and imagined in the first episode (`frames.png`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +26,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::closed_loop::{observation_scales, run_pendulum_episode_from, Episode, Starts};
 use crate::plants::pendulum::DT;
+use crate::plants::render::PendulumCamera;
 use crate::quality::{Aggregate, EpisodeQuality};
 use crate::sim::PendulumBench;
 
@@ -61,9 +67,14 @@ pub struct Args {
     /// The simulated robot; only `pendulum` so far.
     #[arg(default_value = "pendulum")]
     pub robot: String,
-    /// Model package.
-    #[arg(long, default_value = "models/pendulum")]
-    pub model: PathBuf,
+    /// Model package (default: `models/pendulum`, with `--pixels`
+    /// `models/pendulum-pixels`).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Observe the pendulum through its camera only: the plant publishes gymnasium's
+    /// rendered frames (500x500 rgb8) on the model's camera topic, no joint states.
+    #[arg(long)]
+    pub pixels: bool,
     /// Planner (default: the package's `node.yaml`).
     #[arg(long, value_enum)]
     pub planner: Option<PlannerKind>,
@@ -96,6 +107,17 @@ pub struct Args {
 }
 
 impl Args {
+    /// The model package.
+    fn model(&self) -> PathBuf {
+        self.model.clone().unwrap_or_else(|| {
+            PathBuf::from(if self.pixels {
+                "models/pendulum-pixels"
+            } else {
+                "models/pendulum"
+            })
+        })
+    }
+
     /// Node parameters that `--planner` and `--transitions` override, as `-p` pairs.
     fn overrides(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -117,10 +139,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.robot
     );
     args.starts.check(0, args.episodes)?;
+    let model_dir = args.model();
+    let camera = !Manifest::load(&model_dir)?.image.is_empty();
+    anyhow::ensure!(
+        camera == args.pixels,
+        "{} {}: {}",
+        model_dir.display(),
+        if camera {
+            "reads a camera"
+        } else {
+            "reads joint states"
+        },
+        if camera {
+            "run it with --pixels"
+        } else {
+            "--pixels needs a model that reads a camera (models/pendulum-pixels)"
+        }
+    );
     if !args.in_process {
-        return run_over_transport(&args);
+        return run_over_transport(&args, &model_dir);
     }
-    let resolved = launch::resolve(&args.model, None, &args.overrides())?;
+    anyhow::ensure!(
+        !args.pixels,
+        "--in-process drives state models; the pixel model runs against the camera plant over a transport (drop --in-process)"
+    );
+    let resolved = launch::resolve(&model_dir, None, &args.overrides())?;
     let (config, action) = planner_settings(&resolved.params, &resolved.manifest);
     let transitions = resolved
         .params
@@ -131,7 +174,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         batch_sizes: vec![1, 24, 64, 128, 256, 512],
         ..PrepareOptions::default()
     };
-    let mut model = TractWorldModel::load(&args.model, &options)?;
+    let mut model = TractWorldModel::load(&model_dir, &options)?;
     let manifest = model.manifest().clone();
     let scales = observation_scales(&model);
     let mut planner = AnyPlanner::new(config, action, model.dims())?;
@@ -206,10 +249,10 @@ fn print_quality(episodes: &[Episode]) {
 }
 
 /// `augur sim pendulum` over the transport.
-fn run_over_transport(args: &Args) -> anyhow::Result<()> {
+fn run_over_transport(args: &Args, model: &std::path::Path) -> anyhow::Result<()> {
     let mut ros_args = vec!["--ros-args".to_string()];
     ros_args.extend(args.overrides());
-    let resolved = launch::resolve(&args.model, None, &ros_args)?;
+    let resolved = launch::resolve(model, None, &ros_args)?;
     let planner = resolved.params.planner.clone();
     let budget = match resolved.params.runner.max_transitions {
         Some(n) => format!("{n} transitions per plan"),
@@ -219,16 +262,15 @@ fn run_over_transport(args: &Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating the output folder {}", args.out.display()))?;
     let recording = args.out.join("pendulum.mcap");
-    let bench = PendulumBench::start(
-        &args.model,
-        &options,
-        &ros_args,
-        args.lockstep,
-        Some(&recording),
-    )?;
+    let bench = PendulumBench::start(model, &options, &ros_args, args.lockstep, Some(&recording))?;
     println!(
-        "pendulum over {} on loopback: node `augur` ({planner}, {budget}) and plant participant `pendulum_plant`, {}, {:?} starts",
+        "pendulum over {} on loopback: node `augur` ({planner}, {budget}) and plant participant `pendulum_plant` ({}), {}, {:?} starts",
         args.transport,
+        if bench.is_camera() {
+            "camera: gymnasium's 500x500 frames"
+        } else {
+            "joint states"
+        },
         if args.lockstep { "lock-step" } else { "real time (20 Hz)" },
         args.starts
     );
@@ -237,8 +279,16 @@ fn run_over_transport(args: &Args) -> anyhow::Result<()> {
         ProgressStyle::with_template("[{bar:40}] {pos}/{len} steps {msg}")?.progress_chars("=> "),
     );
     let mut episodes = Vec::new();
+    let mut first_views = None;
     for seed in 0..args.episodes {
-        let episode = bench.episode_from(seed, args.starts.state(seed), args.steps)?;
+        let episode = if bench.is_camera() && seed == 0 {
+            let (episode, views) =
+                bench.episode_with_views(seed, args.starts.state(seed), args.steps)?;
+            first_views = Some(views);
+            episode
+        } else {
+            bench.episode_from(seed, args.starts.state(seed), args.steps)?
+        };
         bar.inc(args.steps as u64);
         crate::report::progress_line(
             &bar,
@@ -274,7 +324,156 @@ fn run_over_transport(args: &Args) -> anyhow::Result<()> {
         args.out.join("episodes.json").display(),
         plot.display()
     );
+    if let (Some(views), Some(episode)) = (first_views, episodes.first()) {
+        let strip = args.out.join("frames.png");
+        let input = &resolved.manifest.image[0];
+        match write_strip(&strip, episode, &views, input)? {
+            0 => println!(
+                "no ~/imagined frame arrived (is the package's decoder.onnx there?): {} not written",
+                strip.display()
+            ),
+            rows => println!(
+                "wrote {}: {rows} moments of episode 0, the camera, the model's input and its imagined plan against what it then saw",
+                strip.display()
+            ),
+        }
+    }
     Ok(())
+}
+
+/// Moments of the first episode in the frame strip.
+const STRIP_MOMENTS: usize = 6;
+
+/// Writes the frame strip of `episode`: for a few moments, spread over it, the
+/// camera frame, the model's input (its stacked frames, as `~/model_view` showed
+/// them), the plan it imagined (`~/imagined`, decoded latents) and under it what the
+/// model then really saw at those steps (the camera's later frames through the
+/// node's preprocessing). Returns the moments drawn (0: no imagined frames came).
+fn write_strip(
+    path: &std::path::Path,
+    episode: &Episode,
+    views: &crate::sim::EpisodeViews,
+    input: &augur_runtime::model::ImageInput,
+) -> anyhow::Result<usize> {
+    use crate::plot::{Picture, PictureRow};
+    use augur_runtime::control::{frame_to_pixels, Fit, Preprocessor, RawImage};
+    let steps = episode.steps.len();
+    // Each imagined plan with the step whose cycle made it.
+    let imagined: Vec<(usize, &augur_bridge_ros2::msg::Image, std::time::Instant)> = views
+        .imagined
+        .iter()
+        .filter_map(|(image, at)| views.step_of(*at).map(|t| (t, image, *at)))
+        .collect();
+    let mut chosen = Vec::new();
+    for k in 0..STRIP_MOMENTS {
+        let target = k * steps / STRIP_MOMENTS;
+        if let Some(entry) = imagined
+            .iter()
+            .find(|(t, _, _)| *t >= target && chosen.iter().all(|(c, _, _)| c < t))
+        {
+            chosen.push(*entry);
+        }
+    }
+    if chosen.is_empty() {
+        return Ok(0);
+    }
+    let mut camera = PendulumCamera::gymnasium();
+    let mut pre = Preprocessor::new(input, Fit::Stretch);
+    let mut frame = vec![0.0; pre.frame_len()];
+    let mut pixels = Vec::new();
+    let channels = input.channels.count() as u32;
+    let (w, h) = (input.width as u32, input.height as u32);
+    let last_torque = |t: usize| (t > 0).then(|| episode.steps[t - 1].action.clamp(-2.0, 2.0));
+    // A tile of `n` model-size frames side by side, split into pictures.
+    let split = |image: &augur_bridge_ros2::msg::Image, caption: &dyn Fn(usize) -> String| {
+        let n = (image.width / w.max(1)) as usize;
+        let row_bytes = (w * channels) as usize;
+        (0..n)
+            .map(|k| {
+                let mut data = Vec::with_capacity(row_bytes * h as usize);
+                for y in 0..h as usize {
+                    let at = y * image.step as usize + k * row_bytes;
+                    data.extend_from_slice(image.data.get(at..at + row_bytes).unwrap_or(&[]));
+                }
+                (data.len() == row_bytes * h as usize).then(|| Picture {
+                    width: w,
+                    height: h,
+                    channels,
+                    data,
+                    caption: caption(k),
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut rows = Vec::new();
+    for &(t, plan, at) in &chosen {
+        let state = episode.steps[t].state;
+        let shot = camera.render(state.theta, last_torque(t)).to_vec();
+        let (cw, ch) = camera.size();
+        let mut top = vec![Some(Picture {
+            width: cw,
+            height: ch,
+            channels: 3,
+            data: shot,
+            caption: "camera".into(),
+        })];
+        let frames = input.frames;
+        match views.model_views.iter().rev().find(|(_, v)| *v <= at) {
+            Some((view, _)) => top.extend(split(view, &|k| {
+                if k + 1 == frames {
+                    "model input t".into()
+                } else {
+                    format!("input t-{}", frames - 1 - k)
+                }
+            })),
+            None => top.extend((0..frames).map(|_| None)),
+        }
+        let imagined = split(plan, &|k| format!("imagined t+{k}"));
+        let horizon = imagined.len();
+        top.extend(imagined);
+        let mut bottom: Vec<Option<Picture>> = (0..=frames).map(|_| None).collect();
+        for k in 0..horizon {
+            let Some(step) = episode.steps.get(t + k) else {
+                bottom.push(None);
+                continue;
+            };
+            let shot = camera.render(step.state.theta, last_torque(t + k));
+            let raw = RawImage {
+                height: ch,
+                width: cw,
+                encoding: "rgb8",
+                step: cw * 3,
+                data: shot,
+            };
+            pre.process(&raw, u64::MAX, &mut frame)?;
+            frame_to_pixels(input, &frame, &mut pixels);
+            bottom.push(Some(Picture {
+                width: w,
+                height: h,
+                channels,
+                data: pixels.clone(),
+                caption: format!("seen t+{k}"),
+            }));
+        }
+        rows.push(PictureRow {
+            label: format!("step {t}"),
+            pictures: top,
+        });
+        rows.push(PictureRow {
+            label: "then".into(),
+            pictures: bottom,
+        });
+    }
+    crate::plot::pictures_png(
+        path,
+        &format!(
+            "augur sim pendulum --pixels, episode {}: what the node saw and imagined",
+            episode.seed
+        ),
+        &rows,
+        96,
+    )?;
+    Ok(chosen.len())
 }
 
 /// Writes every step as JSON and the angle / torque / latency plot.
