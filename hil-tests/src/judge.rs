@@ -294,7 +294,10 @@ pub fn judge(scenario: &Scenario, log: &RunLog) -> Verdict {
             );
         } else if matches!(
             fault.kind,
-            FaultKind::Delay { .. } | FaultKind::OutOfRange { .. } | FaultKind::ClockJump { .. }
+            FaultKind::Delay { .. }
+                | FaultKind::OutOfRange { .. }
+                | FaultKind::ClockJump { .. }
+                | FaultKind::Resolution { .. }
         ) || (fault.kind.silences_sensor() && w.end - w.start < log.sensor_timeout)
         {
             // The node has usable (if late or absurd) data: it must keep planning.

@@ -43,6 +43,29 @@ pub enum PlantKind {
     /// The pendulum robot simulated by a world model package with a decoder
     /// (`[simulator]`), stepped in real time by the runner like the physics pendulum.
     Learned,
+    /// The gymnasium-exact pendulum seen only through its camera: the runner steps
+    /// it in real time and publishes the frames gymnasium's renderer draws
+    /// (`plants::render`, 500x500 rgb8) on the model's one image source.
+    PendulumCamera,
+}
+
+impl PlantKind {
+    /// Whether the runner steps a pendulum (physics, learned or through a camera).
+    pub fn is_pendulum(self) -> bool {
+        !matches!(self, PlantKind::Reacher)
+    }
+}
+
+/// How a `corrupt_image` fault breaks each frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageDefect {
+    /// An encoding the node does not read (`yuv422`).
+    Encoding,
+    /// `step * height` longer than the data (a truncated frame).
+    Step,
+    /// 0x0 pixels.
+    Empty,
 }
 
 /// `[simulator]`: the learned simulator of a `plant = "learned"` scenario.
@@ -115,6 +138,12 @@ pub enum FaultKind {
     /// `/clock` jumps by `jump` seconds at `start` (negative: backwards, as a
     /// simulator reset does) and runs on from there. Needs `sim_time = true`.
     ClockJump { jump: f64 },
+    /// Every frame is broken as `defect` says (camera plants): each is refused at
+    /// ingest as malformed, so the controller's sensor is silent.
+    CorruptImage { defect: ImageDefect },
+    /// The camera switches to `width` x `height` frames of the same scene (camera
+    /// plants), and back when the window ends: control carries on.
+    Resolution { width: u32, height: u32 },
 }
 
 impl FaultKind {
@@ -132,6 +161,8 @@ impl FaultKind {
             FaultKind::KillRestart {} => "kill_restart",
             FaultKind::PlantRestart {} => "plant_restart",
             FaultKind::ClockJump { .. } => "clock_jump",
+            FaultKind::CorruptImage { .. } => "corrupt_image",
+            FaultKind::Resolution { .. } => "resolution",
         }
     }
 
@@ -144,12 +175,35 @@ impl FaultKind {
                 | FaultKind::WrongLength {}
                 | FaultKind::UnknownJoint {}
                 | FaultKind::PlantRestart {}
+                | FaultKind::CorruptImage { .. }
         )
     }
 
     /// Whether every message in the window is dropped at ingest as malformed.
     pub fn is_malformed(&self) -> bool {
-        matches!(self, FaultKind::WrongLength {} | FaultKind::UnknownJoint {})
+        matches!(
+            self,
+            FaultKind::WrongLength {} | FaultKind::UnknownJoint {} | FaultKind::CorruptImage { .. }
+        )
+    }
+
+    /// Whether the fault rewrites joint values or names (no camera sends them).
+    pub fn needs_joints(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::NonFinite { .. }
+                | FaultKind::OutOfRange { .. }
+                | FaultKind::WrongLength {}
+                | FaultKind::UnknownJoint {}
+        )
+    }
+
+    /// Whether the fault acts on camera frames.
+    pub fn needs_camera(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::CorruptImage { .. } | FaultKind::Resolution { .. }
+        )
     }
 
     /// The non-finite value this fault writes, if it is a `non_finite` fault.
@@ -318,6 +372,9 @@ impl Scenario {
             PlantKind::Learned if self.duration.is_none_or(|d| d <= 0.0) => {
                 return Err("a learned-simulator scenario needs `duration` > 0".into())
             }
+            PlantKind::PendulumCamera if self.duration.is_none_or(|d| d <= 0.0) => {
+                return Err("a camera pendulum scenario needs `duration` > 0".into())
+            }
             PlantKind::Reacher if self.sim_time => {
                 return Err("`sim_time` is supported on the pendulum bench only".into())
             }
@@ -334,6 +391,17 @@ impl Scenario {
         let length = self.duration.unwrap_or(f64::INFINITY);
         for (i, fault) in self.faults.iter().enumerate() {
             let at = format!("faults[{i}] ({})", fault.kind.name());
+            let camera = self.plant == PlantKind::PendulumCamera;
+            if camera && fault.kind.needs_joints() {
+                return Err(format!(
+                    "{at}: the camera plant sends frames, not joint values (use corrupt_image, resolution, sensor_dropout, delay or flood)"
+                ));
+            }
+            if !camera && fault.kind.needs_camera() {
+                return Err(format!(
+                    "{at}: acts on camera frames: needs `plant = \"pendulum_camera\"`"
+                ));
+            }
             if !(fault.start > 0.0 && fault.duration > 0.0 && fault.end() < length) {
                 return Err(format!(
                     "{at}: needs 0 < start, 0 < duration and start + duration < duration of the run"
@@ -360,6 +428,15 @@ impl Scenario {
                 FaultKind::ClockJump { .. } if !self.sim_time => {
                     return Err(format!(
                         "{at}: the node only follows /clock with `sim_time = true`"
+                    ))
+                }
+                FaultKind::Resolution { width, height }
+                    if !(8..=3840).contains(width)
+                        || !(8..=3840).contains(height)
+                        || u64::from(*width) * u64::from(*height) > 3840 * 2160 =>
+                {
+                    return Err(format!(
+                        "{at}: width and height must be in 8..=3840, at most 3840x2160 pixels"
                     ))
                 }
                 FaultKind::ClockJump { jump } if !jump.is_finite() || *jump == 0.0 => {
@@ -565,6 +642,57 @@ diagnostics = { "faults.stale_observation" = 1 }
         let spec = s.simulator.unwrap();
         assert_eq!(spec.rollout, crate::plants::learned::Rollout::Latent);
         assert!(spec.compare_physics && spec.model.is_none());
+    }
+
+    #[test]
+    fn camera_faults_need_the_camera_plant_and_joint_faults_refuse_it() {
+        let camera = DROPOUT
+            .replace("plant = \"pendulum\"", "plant = \"pendulum_camera\"")
+            .replace("models/pendulum\"", "models/pendulum-pixels\"");
+        // Dropout and delay apply to frames as to joint states.
+        let s = Scenario::parse(&camera, Path::new("x.toml")).unwrap();
+        assert_eq!(s.plant, PlantKind::PendulumCamera);
+        let corrupt = camera.replace(
+            "kind = \"sensor_dropout\"",
+            "kind = \"corrupt_image\"\ndefect = \"step\"",
+        );
+        let s = Scenario::parse(&corrupt, Path::new("x.toml")).unwrap();
+        assert_eq!(
+            s.faults[0].kind,
+            FaultKind::CorruptImage {
+                defect: ImageDefect::Step
+            }
+        );
+        assert!(s.faults[0].kind.silences_sensor() && s.faults[0].kind.is_malformed());
+        let resolution = camera.replace(
+            "kind = \"sensor_dropout\"",
+            "kind = \"resolution\"\nwidth = 320\nheight = 240",
+        );
+        let s = Scenario::parse(&resolution, Path::new("x.toml")).unwrap();
+        assert!(!s.faults[0].kind.silences_sensor() && !s.faults[0].kind.is_malformed());
+        for (text, expect) in [
+            (
+                resolution.replace("width = 320", "width = 0"),
+                "width and height must be in 8..=3840",
+            ),
+            (
+                camera.replace("kind = \"sensor_dropout\"", "kind = \"wrong_length\""),
+                "frames, not joint values",
+            ),
+            (
+                corrupt.replace("defect = \"step\"", "defect = \"blurry\""),
+                "unknown variant `blurry`",
+            ),
+            (
+                corrupt.replace("plant = \"pendulum_camera\"", "plant = \"pendulum\""),
+                "plant = \"pendulum_camera\"",
+            ),
+        ] {
+            let error = Scenario::parse(&text, Path::new("x.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expect), "{expect}: {error}");
+        }
     }
 
     #[test]

@@ -70,6 +70,11 @@ fn quick_fault_suite_passes_every_scenario() {
         "pendulum_plant_restart",
         "pendulum_clock_jump",
         "pendulum_learned_nominal",
+        "pendulum_camera_nominal",
+        "pendulum_camera_dropout",
+        "pendulum_camera_corrupt",
+        "pendulum_camera_flood",
+        "pendulum_camera_resolution",
     ];
     for name in expected {
         assert!(
@@ -139,6 +144,29 @@ fn quick_fault_suite_passes_every_scenario() {
     assert!(out
         .join("pendulum_learned_nominal/physics/report.json")
         .is_file());
+    // Camera plant: every corrupt frame (three defects) reached the node and was
+    // counted malformed, each window went safe once.
+    let r = report(&out, "pendulum_camera_corrupt");
+    let windows = r["run"]["windows"].as_array().unwrap();
+    let sent: u64 = windows
+        .iter()
+        .map(|w| w["malformed_sent"].as_u64().unwrap())
+        .sum();
+    assert!(
+        sent >= 45,
+        "only {sent} corrupt frames in three 1 s windows"
+    );
+    assert_eq!(
+        r["run"]["diagnostics"]["messages_malformed"],
+        sent.to_string()
+    );
+    assert_eq!(r["run"]["diagnostics"]["faults.stale_observation"], "3");
+    // The camera flood re-sent its last frame ~100 times in 1 s, and the
+    // resolution changes cost no frame and no safe command.
+    let r = report(&out, "pendulum_camera_flood");
+    assert!(r["run"]["windows"][0]["extra_sent"].as_u64().unwrap() > 50);
+    let r = report(&out, "pendulum_camera_resolution");
+    assert_eq!(r["run"]["diagnostics"]["messages_malformed"], "0");
     let _ = std::fs::remove_dir_all(&out);
 }
 

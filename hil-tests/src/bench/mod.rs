@@ -135,7 +135,22 @@ pub fn run_scenario(
     };
     let t0_unix;
     match scenario.plant {
-        PlantKind::Pendulum | PlantKind::Learned => {
+        PlantKind::Pendulum | PlantKind::Learned | PlantKind::PendulumCamera => {
+            let camera = scenario.plant == PlantKind::PendulumCamera;
+            let sources = params.observation.sources();
+            let reads_camera =
+                sources.len() == 1 && sources[0].kind == augur_runtime::control::SourceKind::Image;
+            anyhow::ensure!(
+                camera == reads_camera,
+                "scenario {}: {} {}",
+                scenario.name,
+                scenario.model.display(),
+                if camera {
+                    "does not read one camera: the camera plant drives pixel models (models/pendulum-pixels)"
+                } else {
+                    "reads a camera: use `plant = \"pendulum_camera\"`"
+                }
+            );
             let mut plant = match scenario.plant {
                 PlantKind::Learned => {
                     let spec = scenario.simulator.clone().unwrap_or_default();
@@ -160,8 +175,9 @@ pub fn run_scenario(
             let bench = Bench {
                 sensor_topic: resolved.topics.sources[0].clone(),
                 clock,
+                camera,
             };
-            let link = SensorLink::open(&bench.sensor_topic)?;
+            let link = SensorLink::open(&bench.sensor_topic, camera)?;
             let observer_t0 = unix_s(SystemTime::now());
             let observer = Observer::new(&transport, &resolved.topics.command, observer_t0)?;
             let proxy = FaultProxy::new(link, &scenario.faults, scenario.seed);
@@ -169,7 +185,7 @@ pub fn run_scenario(
             // The clock starts once the node answers; until then the proxy relays
             // the plant at its start state unaltered.
             wait_for_commands(&observer, &mut nodes, || {
-                proxy.forward(bench.message(plant.joints()))
+                proxy.forward(bench.reading(&plant, None))
             })?;
             let t0 = Instant::now();
             t0_unix = unix_s(SystemTime::now());
@@ -182,7 +198,7 @@ pub fn run_scenario(
             // counts are final and not disturbed by the bench going quiet.
             let end = Instant::now();
             log.diagnostics = loop {
-                proxy.forward(bench.message(plant.joints()));
+                proxy.forward(bench.reading(&plant, None));
                 if let Some(report) = observer.diagnostics_after(end, Duration::from_secs_f64(DT)) {
                     break report;
                 }

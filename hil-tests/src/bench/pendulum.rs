@@ -1,6 +1,6 @@
 //! The pendulum bench's plant loop: the physics or learned pendulum stepped in real
-//! time through the fault proxy, with the process, plant and clock faults on their
-//! schedule.
+//! time through the fault proxy (its joint states, or its camera's frames), with the
+//! process, plant and clock faults on their schedule.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use super::cpu_hogs::CpuHogs;
 use super::nodes::Nodes;
 use super::observer::Observer;
 use super::plant::{BenchPlant, JointSample};
-use super::proxy::{FaultProxy, SensorLink};
+use super::proxy::{FaultProxy, Reading, SensorLink};
 use crate::judge::RunLog;
 use crate::plants::pendulum::DT;
 use crate::scenario::{FaultKind, Scenario};
@@ -23,16 +23,28 @@ pub(super) struct Bench {
     pub(super) sensor_topic: String,
     /// `/clock`, when the node runs on simulated time.
     pub(super) clock: Option<BenchClock>,
+    /// The plant is seen through its camera, not its joint sensor.
+    pub(super) camera: bool,
 }
 
 impl Bench {
-    /// The plant's JointState, stamped with simulated time if there is a clock.
-    pub(super) fn message(&self, joints: JointSample) -> JointState {
+    /// What the plant's sensor reports now (stamped with simulated time if there is
+    /// a clock): its JointState, or its camera's view with the arrow of
+    /// `last_torque`.
+    pub(super) fn reading(&self, plant: &BenchPlant, last_torque: Option<f32>) -> Reading {
         let stamp = match &self.clock {
             Some(clock) => clock.now(),
             None => Time::now(),
         };
-        JointState {
+        if self.camera {
+            return Reading::Camera {
+                stamp,
+                theta: plant.state().theta,
+                last_torque,
+            };
+        }
+        let joints: JointSample = plant.joints();
+        Reading::Joints(JointState {
             header: Header {
                 stamp,
                 frame_id: String::new(),
@@ -41,7 +53,7 @@ impl Bench {
             position: joints.position,
             velocity: joints.velocity,
             effort: vec![],
-        }
+        })
     }
 }
 
@@ -97,6 +109,8 @@ pub(super) fn run_pendulum(
     let mut killed_until: Option<f64> = None;
     let mut plant_down_until: Option<f64> = None;
     let mut fault_started = vec![false; scenario.faults.len()];
+    // The torque the camera's arrow shows (gymnasium draws none after a reset).
+    let mut last_torque: Option<f32> = None;
     for k in 0..steps {
         let t = k as f64 * DT;
         let tick = t0 + Duration::from_secs_f64(t);
@@ -144,9 +158,10 @@ pub(super) fn run_pendulum(
             // The restarted plant: a new participant, a new episode from a fresh
             // start (the interrupted one is not a complete episode).
             plant_down_until = None;
-            proxy.connect(SensorLink::open(&bench.sensor_topic)?);
+            proxy.connect(SensorLink::open(&bench.sensor_topic, bench.camera)?);
             episode += 1;
             plant.reset(scenario.seed + episode)?;
+            last_torque = None;
             episode_start = k;
             episode_return = 0.0;
             episode_model_return = 0.0;
@@ -163,8 +178,9 @@ pub(super) fn run_pendulum(
             episode_return = 0.0;
             episode_model_return = 0.0;
             plant.reset(scenario.seed + episode)?;
+            last_torque = None;
         }
-        proxy.forward(bench.message(plant.joints()));
+        proxy.forward(bench.reading(plant, last_torque));
         if plant_down_until.is_some() {
             // The simulator is down: it neither publishes (the proxy drops the
             // message, so the window's log is kept) nor moves.
@@ -180,6 +196,10 @@ pub(super) fn run_pendulum(
             .unwrap_or_else(|e| e.into_inner())
             .unwrap_or(0.0);
         let reward = plant.step(torque as f32)?;
+        last_torque = Some((torque as f32).clamp(
+            -crate::plants::pendulum::MAX_TORQUE,
+            crate::plants::pendulum::MAX_TORQUE,
+        ));
         episode_return += reward.task;
         episode_model_return += reward.model.unwrap_or(0.0);
     }

@@ -1,8 +1,9 @@
 //! The fault proxy: the only publisher of the node's sensor topic on the bench. The
-//! plant hands it every JointState it would publish; the proxy applies the scenario's
+//! plant hands it every reading its sensor would publish (a JointState, or what its
+//! camera sees, which the proxy's camera draws); the proxy applies the scenario's
 //! sensor faults (dropout, delay and jitter, non-finite and out-of-range values,
-//! wrong-length arrays, unknown joints, flood) and publishes what the robot's faulty
-//! sensor would have sent. It owns the plant's participant ([`SensorLink`]), so a plant
+//! wrong-length arrays, unknown joints, flood; for a camera corrupt frames and a
+//! resolution change) and publishes what the robot's faulty sensor would have sent. It owns the plant's participant ([`SensorLink`]), so a plant
 //! restart is that participant going away and a new one appearing. It logs what it did to each window, which is what the
 //! judge compares the node's reaction and `/diagnostics` counts against.
 
@@ -10,13 +11,35 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::judge::InjectedWindow;
-use crate::scenario::{Fault, FaultKind, SensorField};
+use crate::plants::render::{PendulumCamera, GYMNASIUM_SIZE};
+use crate::scenario::{Fault, FaultKind, ImageDefect, SensorField};
 use crossbeam_channel::{unbounded, Sender};
 
-use augur_bridge_ros2::msg::JointState;
+use augur_bridge_ros2::msg::{Image, JointState, Time};
 use augur_bridge_ros2::transport::{TransportError, TransportKind, TransportOptions};
 
 use crate::plant_link::PlantLink;
+
+/// What the plant's sensor reports this period.
+#[derive(Clone, Debug)]
+pub enum Reading {
+    /// Its joint state.
+    Joints(JointState),
+    /// What its camera sees: the pendulum at `theta` with the arrow of the last
+    /// torque (none yet after a reset), as gymnasium draws it.
+    Camera {
+        stamp: Time,
+        theta: f64,
+        last_torque: Option<f32>,
+    },
+}
+
+/// A message on the sensor topic.
+#[derive(Clone, Debug)]
+enum SensorMessage {
+    Joints(JointState),
+    Frame(Image),
+}
 
 /// What the proxy did so far.
 #[derive(Default)]
@@ -25,7 +48,7 @@ struct ProxyLog {
     /// The last unaltered message published, s.
     last_good: Option<f64>,
     /// The last message the plant handed over (flood re-publishes it).
-    last_message: Option<JointState>,
+    last_message: Option<SensorMessage>,
 }
 
 /// The plant's own DDS participant and its sensor publisher: dropping it takes the
@@ -33,10 +56,18 @@ struct ProxyLog {
 pub struct SensorLink(PlantLink);
 
 impl SensorLink {
-    /// A new loopback participant `augur_hil_plant` publishing on `topic`.
-    pub fn open(topic: &str) -> Result<SensorLink, TransportError> {
+    /// A new loopback participant `augur_hil_plant` publishing on `topic`: joint
+    /// states, or with `camera` frames (`sensor_msgs/Image`, reliable as camera
+    /// drivers publish).
+    pub fn open(topic: &str, camera: bool) -> Result<SensorLink, TransportError> {
         let options = TransportOptions::local(TransportKind::Dds, "augur_hil_plant");
-        PlantLink::open(&options, topic, None, |_| {}).map(SensorLink)
+        if camera {
+            PlantLink::open(&options, "/augur_hil_plant/joint_states", None, |_| {})?
+                .with_camera(topic)
+                .map(SensorLink)
+        } else {
+            PlantLink::open(&options, topic, None, |_| {}).map(SensorLink)
+        }
     }
 }
 
@@ -50,17 +81,41 @@ pub struct FaultProxy {
     /// every message is relayed unaltered (discovery, model load).
     t0: Mutex<Instant>,
     log: Arc<Mutex<ProxyLog>>,
-    delayed: Sender<(Instant, JointState)>,
+    delayed: Sender<(Instant, SensorMessage)>,
     rng: Mutex<u64>,
+    /// Draws camera readings, at the size a `resolution` fault sets.
+    camera: Mutex<Option<PendulumCamera>>,
 }
 
 /// Publishing failures are not the node's fault; they are counted in the log as
 /// messages not sent, never panicking the bench.
 /// While the plant is down (no link) nothing is sent.
-fn publish(link: &Mutex<Option<SensorLink>>, message: &JointState) -> bool {
+fn publish(link: &Mutex<Option<SensorLink>>, message: &SensorMessage) -> bool {
     link.lock()
-        .map(|l| l.as_ref().is_some_and(|l| l.0.publish(message).is_ok()))
+        .map(|l| {
+            l.as_ref().is_some_and(|l| match message {
+                SensorMessage::Joints(m) => l.0.publish(m).is_ok(),
+                SensorMessage::Frame(m) => l.0.publish_image(m).is_ok(),
+            })
+        })
         .unwrap_or(false)
+}
+
+/// `image` broken as `defect` says.
+fn corrupt(image: &mut Image, defect: ImageDefect) {
+    match defect {
+        ImageDefect::Encoding => image.encoding = "yuv422".into(),
+        ImageDefect::Step => {
+            let half = image.data.len() / 2;
+            image.data.truncate(half);
+        }
+        ImageDefect::Empty => {
+            image.width = 0;
+            image.height = 0;
+            image.step = 0;
+            image.data.clear();
+        }
+    }
 }
 
 impl FaultProxy {
@@ -69,7 +124,7 @@ impl FaultProxy {
     /// runner through [`FaultProxy::with_window`]).
     pub fn new(link: SensorLink, faults: &[Fault], seed: u64) -> FaultProxy {
         let link: SharedLink = Arc::new(Mutex::new(Some(link)));
-        let (delayed, queue) = unbounded::<(Instant, JointState)>();
+        let (delayed, queue) = unbounded::<(Instant, SensorMessage)>();
         {
             // Delayed messages leave in release order (jitter may reorder them, as a
             // congested link would).
@@ -77,7 +132,7 @@ impl FaultProxy {
             std::thread::Builder::new()
                 .name("hil-delay".into())
                 .spawn(move || {
-                    let mut pending: Vec<(Instant, JointState)> = Vec::new();
+                    let mut pending: Vec<(Instant, SensorMessage)> = Vec::new();
                     loop {
                         let timeout = pending
                             .first()
@@ -125,6 +180,31 @@ impl FaultProxy {
             })),
             delayed,
             rng: Mutex::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+            camera: Mutex::new(None),
+        }
+    }
+
+    /// The message the sensor sends for `reading`: a camera reading drawn at the
+    /// size the active fault (if a `resolution` fault) sets, else gymnasium's.
+    fn message(&self, reading: Reading, active: Option<usize>) -> SensorMessage {
+        match reading {
+            Reading::Joints(m) => SensorMessage::Joints(m),
+            Reading::Camera {
+                stamp,
+                theta,
+                last_torque,
+            } => {
+                let size = match active.map(|i| &self.faults[i].kind) {
+                    Some(&FaultKind::Resolution { width, height }) => (width, height),
+                    _ => (GYMNASIUM_SIZE, GYMNASIUM_SIZE),
+                };
+                let mut camera = self.camera.lock().unwrap_or_else(|e| e.into_inner());
+                let camera = match camera.as_mut() {
+                    Some(c) if c.size() == size => c,
+                    _ => camera.insert(PendulumCamera::new(size.0, size.1)),
+                };
+                SensorMessage::Frame(camera.image(theta, last_torque, stamp))
+            }
         }
     }
 
@@ -177,10 +257,11 @@ impl FaultProxy {
             .clone()
     }
 
-    /// Relays one sensor message from the plant, applying the active fault.
-    pub fn forward(&self, mut message: JointState) {
+    /// Relays one sensor reading from the plant, applying the active fault.
+    pub fn forward(&self, reading: Reading) {
         let t = self.now();
         let active = self.faults.iter().position(|f| t >= f.start && t < f.end());
+        let mut message = self.message(reading, active);
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         log.last_message = Some(message.clone());
         let Some(i) = active else {
@@ -210,25 +291,47 @@ impl FaultProxy {
                     FaultKind::OutOfRange { value, .. } => *value,
                     _ => kind.non_finite_value().unwrap_or(f64::NAN),
                 };
-                let values = match field {
-                    SensorField::Position => &mut message.position,
-                    SensorField::Velocity => &mut message.velocity,
-                };
-                values.iter_mut().for_each(|v| *v = value);
+                if let SensorMessage::Joints(m) = &mut message {
+                    let values = match field {
+                        SensorField::Position => &mut m.position,
+                        SensorField::Velocity => &mut m.velocity,
+                    };
+                    values.iter_mut().for_each(|v| *v = value);
+                }
                 if publish(&self.link, &message) {
                     log.windows[i].first_bad.get_or_insert(t);
                 }
             }
             FaultKind::WrongLength {} => {
-                message.position.push(0.0);
+                if let SensorMessage::Joints(m) = &mut message {
+                    m.position.push(0.0);
+                }
                 if publish(&self.link, &message) {
                     log.windows[i].first_bad.get_or_insert(t);
                     log.windows[i].malformed_sent += 1;
                 }
             }
+            FaultKind::CorruptImage { defect } => {
+                if let SensorMessage::Frame(image) = &mut message {
+                    corrupt(image, *defect);
+                }
+                if publish(&self.link, &message) {
+                    log.windows[i].first_bad.get_or_insert(t);
+                    log.windows[i].malformed_sent += 1;
+                }
+            }
+            // Drawn at the new size above; the node must take it in its stride.
+            FaultKind::Resolution { .. } => {
+                if publish(&self.link, &message) {
+                    log.windows[i].first_bad.get_or_insert(t);
+                    log.last_good = Some(t);
+                }
+            }
             FaultKind::UnknownJoint {} => {
-                for (k, name) in message.name.iter_mut().enumerate() {
-                    *name = format!("unknown_joint_{k}");
+                if let SensorMessage::Joints(m) = &mut message {
+                    for (k, name) in m.name.iter_mut().enumerate() {
+                        *name = format!("unknown_joint_{k}");
+                    }
                 }
                 if publish(&self.link, &message) {
                     log.windows[i].first_bad.get_or_insert(t);
