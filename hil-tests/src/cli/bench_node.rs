@@ -13,8 +13,8 @@
 //!   sampled from `/proc` throughout.
 //!
 //! A model whose one source is a camera (`models/pendulum-pixels`) is driven with
-//! `sensor_msgs/Image` frames instead, `--image WxH` rgb8 (500x500 by default, as
-//! gymnasium renders; 1280x720 for an HD camera), published reliable: the latency then
+//! `sensor_msgs/Image` frames of the pendulum's camera instead (`plants::render`),
+//! `--image WxH` rgb8 (500x500 by default, as gymnasium renders; 1280x720 for an HD camera), published reliable: the latency then
 //! includes the frame's DDS fragmentation and reassembly, its decode and the
 //! preprocessing on the ingest thread. In the rate run frames stream at the control
 //! rate (a camera does not run at twice the loop's rate).
@@ -185,34 +185,14 @@ struct Robot {
     sent: std::cell::Cell<u64>,
 }
 
-/// `count` rgb8 frames of `width x height`: a dark rod from the centre at angles a
-/// tenth of a turn apart on a white background (what a pendulum camera sees).
+/// `count` rgb8 frames of `width x height` from the pendulum's camera
+/// (`plants::render`: what gymnasium draws), at angles a tenth of a turn apart.
 fn rod_frames(width: u32, height: u32, count: usize) -> Vec<Image> {
-    let (w, h) = (width as usize, height as usize);
-    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
-    let (length, half) = (0.4 * w.min(h) as f32, 0.04 * w.min(h) as f32);
+    let mut camera = crate::plants::render::PendulumCamera::new(width, height);
     (0..count)
         .map(|k| {
-            let (s, c) = (k as f32 * std::f32::consts::TAU / 10.0).sin_cos();
-            let mut data = vec![255u8; w * h * 3];
-            for y in 0..h {
-                for x in 0..w {
-                    let (dx, dy) = (x as f32 - cx, cy - y as f32);
-                    let (along, across) = (dx * s + dy * c, dx * c - dy * s);
-                    if (0.0..length).contains(&along) && across.abs() < half {
-                        data[(y * w + x) * 3..][..3].copy_from_slice(&[204, 77, 77]);
-                    }
-                }
-            }
-            Image {
-                header: Header::default(),
-                height,
-                width,
-                encoding: "rgb8".into(),
-                is_bigendian: 0,
-                step: width * 3,
-                data,
-            }
+            let theta = k as f64 * std::f64::consts::TAU / 10.0;
+            camera.image(theta, Some(1.0), Time::default())
         })
         .collect()
 }

@@ -1,7 +1,9 @@
-//! What the bench tests share: the two binaries they run.
+//! What the bench tests share: the two binaries they run, `augur` started as a user
+//! starts it, and what in its output a person would take for a problem.
+#![allow(dead_code)] // each test binary uses its own part
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// The bench tools binary of this crate.
@@ -34,4 +36,32 @@ pub fn node_binary() -> PathBuf {
             path
         })
         .clone()
+}
+
+/// The workspace root, where users run `augur`.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `augur` as a user starts it, discovery on loopback, a domain of the test's own.
+pub fn augur(domain: u32) -> Command {
+    let mut command = Command::new(node_binary());
+    command
+        .current_dir(workspace())
+        .env("ROS_DOMAIN_ID", domain.to_string())
+        .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+        .env_remove("ROS_LOCALHOST_ONLY")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    command
+}
+
+/// The lines of `stderr` a person would take for a problem.
+pub fn complaints(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| {
+            line.contains(" ERROR ") || line.contains(" WARN ") || line.contains('\u{1b}')
+        })
+        .collect()
 }
