@@ -42,7 +42,13 @@ pub fn run_command(model: &Path, trigger: Trigger, recording: &Path) -> anyhow::
         .arg(recording)
         .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
         .env_remove("ROS_LOCALHOST_ONLY")
-        .env("RUST_LOG", "warn,rustdds=error,ros2_client=error");
+        // Warnings and errors only, with the DDS stack's shutdown noise off as in
+        // the node's own default filter (`augur_bridge_ros2::cli::logging`).
+        .env(
+            "RUST_LOG",
+            "warn,rustdds=error,ros2_client=error,\
+             rustdds::network::udp_listener=off,rustdds::discovery::discovery_db=off",
+        );
     Ok(command)
 }
 

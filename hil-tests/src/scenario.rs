@@ -519,6 +519,13 @@ pub fn find_scenario(name_or_path: &str, dir: &Path) -> Result<PathBuf, Scenario
 mod tests {
     use super::*;
 
+    /// The error parsing `text` (from `path`) gives: it must fail.
+    fn parse_error(text: &str, path: &str) -> String {
+        Scenario::parse(text, Path::new(path))
+            .unwrap_err()
+            .to_string()
+    }
+
     const DROPOUT: &str = r#"
 name = "dropout"
 description = "sensor silent"
@@ -583,9 +590,7 @@ diagnostics = { "faults.stale_observation" = 1 }
                 "level",
             ),
         ] {
-            let error = Scenario::parse(&text, Path::new("scenarios/x.toml"))
-                .unwrap_err()
-                .to_string();
+            let error = parse_error(&text, "scenarios/x.toml");
             assert!(error.contains("scenarios/x.toml"), "{error}");
             assert!(error.contains(key), "{error}");
         }
@@ -594,22 +599,16 @@ diagnostics = { "faults.stale_observation" = 1 }
     #[test]
     fn a_fault_outside_the_run_or_overlapping_is_refused() {
         let late = DROPOUT.replace("start = 12.0", "start = 18.0");
-        let error = Scenario::parse(&late, Path::new("x.toml"))
-            .unwrap_err()
-            .to_string();
+        let error = parse_error(&late, "x.toml");
         assert!(error.contains("faults[1] (delay)"), "{error}");
         let overlap = DROPOUT.replace("start = 12.0", "start = 7.0");
-        let error = Scenario::parse(&overlap, Path::new("x.toml"))
-            .unwrap_err()
-            .to_string();
+        let error = parse_error(&overlap, "x.toml");
         assert!(error.contains("overlaps"), "{error}");
         let nan = DROPOUT.replace(
             "kind = \"sensor_dropout\"",
             "kind = \"non_finite\"\nfield = \"position\"\nvalue = \"nope\"",
         );
-        let error = Scenario::parse(&nan, Path::new("x.toml"))
-            .unwrap_err()
-            .to_string();
+        let error = parse_error(&nan, "x.toml");
         assert!(error.contains("\"nan\""), "{error}");
     }
 
@@ -619,9 +618,7 @@ diagnostics = { "faults.stale_observation" = 1 }
             "kind = \"sensor_dropout\"",
             "kind = \"clock_jump\"\njump = -3.0",
         );
-        let error = Scenario::parse(&jump, Path::new("x.toml"))
-            .unwrap_err()
-            .to_string();
+        let error = parse_error(&jump, "x.toml");
         assert!(error.contains("faults[0] (clock_jump)"), "{error}");
         assert!(error.contains("sim_time = true"), "{error}");
         let with_sim_time = jump.replace("duration = 20.0", "duration = 20.0\nsim_time = true");
@@ -633,9 +630,7 @@ diagnostics = { "faults.stale_observation" = 1 }
             "[thresholds]",
             "[simulator]\nrollout = \"latent\"\n\n[thresholds]",
         );
-        let error = Scenario::parse(&simulator, Path::new("x.toml"))
-            .unwrap_err()
-            .to_string();
+        let error = parse_error(&simulator, "x.toml");
         assert!(error.contains("plant = \"learned\""), "{error}");
         let learned = simulator.replace("plant = \"pendulum\"", "plant = \"learned\"");
         let s = Scenario::parse(&learned, Path::new("x.toml")).unwrap();
@@ -688,9 +683,7 @@ diagnostics = { "faults.stale_observation" = 1 }
                 "plant = \"pendulum_camera\"",
             ),
         ] {
-            let error = Scenario::parse(&text, Path::new("x.toml"))
-                .unwrap_err()
-                .to_string();
+            let error = parse_error(&text, "x.toml");
             assert!(error.contains(expect), "{expect}: {error}");
         }
     }
