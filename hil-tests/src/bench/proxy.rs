@@ -3,9 +3,11 @@
 //! camera sees, which the proxy's camera draws); the proxy applies the scenario's
 //! sensor faults (dropout, delay and jitter, non-finite and out-of-range values,
 //! wrong-length arrays, unknown joints, flood; for a camera corrupt frames and a
-//! resolution change) and publishes what the robot's faulty sensor would have sent. It owns the plant's participant ([`SensorLink`]), so a plant
-//! restart is that participant going away and a new one appearing. It logs what it did to each window, which is what the
-//! judge compares the node's reaction and `/diagnostics` counts against.
+//! resolution change) and publishes what the robot's faulty sensor would have sent.
+//! It owns the plant's participant ([`SensorLink`]), so a plant restart is that
+//! participant going away and a new one appearing. It logs what it did to each
+//! window, which is what the judge compares the node's reaction and `/diagnostics`
+//! counts against.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
