@@ -394,10 +394,7 @@ impl PendulumBench {
                 predicted_theta = Some(theta);
             }
             let reward = plant.step(torque as f32);
-            last_torque = Some((torque as f32).clamp(
-                -crate::plants::pendulum::MAX_TORQUE,
-                crate::plants::pendulum::MAX_TORQUE,
-            ));
+            last_torque = Some(crate::plants::pendulum::clip(torque as f32));
             total += reward;
             records.push(StepRecord {
                 state,

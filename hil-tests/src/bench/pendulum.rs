@@ -196,10 +196,7 @@ pub(super) fn run_pendulum(
             .unwrap_or_else(|e| e.into_inner())
             .unwrap_or(0.0);
         let reward = plant.step(torque as f32)?;
-        last_torque = Some((torque as f32).clamp(
-            -crate::plants::pendulum::MAX_TORQUE,
-            crate::plants::pendulum::MAX_TORQUE,
-        ));
+        last_torque = Some(crate::plants::pendulum::clip(torque as f32));
         episode_return += reward.task;
         episode_model_return += reward.model.unwrap_or(0.0);
     }

@@ -383,7 +383,8 @@ fn write_strip(
     let mut pixels = Vec::new();
     let channels = input.channels.count() as u32;
     let (w, h) = (input.width as u32, input.height as u32);
-    let last_torque = |t: usize| (t > 0).then(|| episode.steps[t - 1].action.clamp(-2.0, 2.0));
+    let last_torque =
+        |t: usize| (t > 0).then(|| crate::plants::pendulum::clip(episode.steps[t - 1].action));
     // A tile of `n` model-size frames side by side, split into pictures.
     let split = |image: &augur_bridge_ros2::msg::Image, caption: &dyn Fn(usize) -> String| {
         let n = (image.width / w.max(1)) as usize;

@@ -56,7 +56,7 @@ impl Pendulum {
     /// Applies torque `action` (clipped to ±2 N·m) for one period; returns the reward.
     pub fn step(&mut self, action: f32) -> f64 {
         let PendulumState { theta, theta_dot } = self.state;
-        let u = action.clamp(-MAX_TORQUE, MAX_TORQUE);
+        let u = clip(action);
         let reward = reward(self.state, action);
         let torque_term = f64::from(3.0f32 / (MASS * LENGTH.powi(2)) as f32 * u);
         let new_theta_dot =
@@ -71,10 +71,16 @@ impl Pendulum {
     }
 }
 
+/// The torque gymnasium applies for `action`: clipped to ±2 N·m (also what its
+/// renderer's arrow shows, `last_u`).
+pub fn clip(action: f32) -> f32 {
+    action.clamp(-MAX_TORQUE, MAX_TORQUE)
+}
+
 /// gymnasium's reward for applying torque `action` (clipped to ±2 N·m) in `state`:
 /// `-(θ² + 0.1 θ̇² + 0.001 u²)` with θ wrapped to [-π, π).
 pub fn reward(state: PendulumState, action: f32) -> f64 {
-    let u = action.clamp(-MAX_TORQUE, MAX_TORQUE);
+    let u = clip(action);
     // NumPy 2 keeps python-float * float32 in float32; the f64 state promotes it.
     let control_cost = f64::from(0.001f32 * (u * u));
     -(angle_normalize(state.theta).powi(2) + 0.1 * state.theta_dot.powi(2) + control_cost)
