@@ -14,6 +14,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::tract_ndarray::{Array1, ArrayD, IxDyn};
 
 use super::buffers::share_buffers;
+use super::conv::Conv;
 use super::fusion::Fusion;
 use super::kernels::{Binary, Unary};
 use super::matmul::Linear;
@@ -743,21 +744,14 @@ impl Lowering {
         }
         let k = geometry.window();
         let weights: Vec<f32> = w.iter().copied().collect();
-        let weights = Tensor::from_shape(&[cout, k], &weights).map_err(|e| format!("{e:#}"))?;
         let positions = geometry.positions();
-        if cin * h * wd >= u32::MAX as usize {
-            return Err("convolution input too large to index".into());
-        }
-        let layer = Linear::new(&weights, 1, bias, positions).map_err(|e| format!("{e:#}"))?;
+        let conv = Conv::new(geometry, &weights, &bias).map_err(|e| format!("{e:#}"))?;
         let out = self.buffer(cout * positions);
         self.flops_per_row += 2 * (positions * k * cout) as u64;
         self.steps.push(Step::Conv {
-            layer: Box::new(layer),
+            conv: Box::new(conv),
             src: a.slot,
             dst: out,
-            geometry,
-            windows: vec![0.0; positions * k],
-            indices: super::window_indices(&geometry),
         });
         self.set(
             node,

@@ -11,6 +11,7 @@
 //! refused with the reason, and the world model then runs it with tract.
 
 pub mod buffers;
+pub mod conv;
 mod fusion;
 pub mod kernels;
 pub mod lower;
@@ -120,7 +121,8 @@ impl MlpGraph {
         self.steps
             .iter()
             .filter_map(|s| match s {
-                Step::Linear { layer, .. } | Step::Conv { layer, .. } => Some(layer.kernel_name()),
+                Step::Linear { layer, .. } => Some(layer.kernel_name()),
+                Step::Conv { conv, .. } => Some(conv.kernel_name()),
                 _ => None,
             })
             .collect()
@@ -342,71 +344,25 @@ impl MlpGraph {
                 width,
                 group,
             } => rows(*src, *dst, n, *width, graph, |x, y| softmax(x, *group, y)),
-            Step::Conv {
-                layer,
-                src,
-                dst,
-                geometry: g,
-                windows,
-                indices,
-            } => {
-                let (in_len, positions) = (g.cin * g.h * g.w, g.positions());
+            Step::Conv { conv, src, dst } => {
+                let g = conv.geometry;
+                let in_len = g.cin * g.h * g.w;
                 let x = graph.span(*src, n, in_len);
                 for r in 0..n {
-                    let input = &x[r * src.stride..][..in_len];
-                    // Padding entries are out of range and read as zero.
-                    for (w, &i) in windows.iter_mut().zip(indices.iter()) {
-                        *w = input.get(i as usize).copied().unwrap_or(0.0);
-                    }
-                    // SAFETY: `windows` holds `window` rows of `positions` values (read
-                    // feature-major); the output buffer holds `cout` planes of
-                    // `positions` from this row's start (written channel-major), and
-                    // `positions` is the layer's `max_rows`.
+                    // SAFETY: `dst.buf` differs from `src.buf` (checked at construction)
+                    // and each row's `cout·positions` outputs lie inside its slot.
                     unsafe {
-                        layer.run_strided(
-                            windows.as_ptr(),
-                            [positions as isize, 1],
-                            positions,
+                        conv.run(
+                            &x[r * src.stride..][..in_len],
                             &graph.buffers[dst.buf],
                             dst.offset + r * dst.stride,
-                            [positions as isize, 1],
                         )?;
                     }
                 }
-                crate::model::rewrite::clear_upper_vector_state();
             }
         }
         Ok(())
     }
-}
-
-/// Where each value of a convolution's gathered windows comes from, feature-major:
-/// entry `e·positions + p` is the index into the planar `cin x h x w` input of window
-/// element `e` (`(channel, ky, kx)` order, as the kernel's weights are laid out) at
-/// output position `p`, or `u32::MAX` where the window hangs over the padding. Built
-/// once at load, so the per-call gather is one flat indexed copy.
-pub(crate) fn window_indices(g: &step::ConvGeometry) -> Vec<u32> {
-    let mut indices = Vec::with_capacity(g.window() * g.positions());
-    for c in 0..g.cin {
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
-                for oy in 0..g.ho {
-                    for ox in 0..g.wo {
-                        let iy = (oy * g.stride[0] + ky) as isize - g.pad[0] as isize;
-                        let ix = (ox * g.stride[1] + kx) as isize - g.pad[1] as isize;
-                        let inside =
-                            (0..g.h as isize).contains(&iy) && (0..g.w as isize).contains(&ix);
-                        indices.push(if inside {
-                            (c * g.h * g.w + iy as usize * g.w + ix as usize) as u32
-                        } else {
-                            u32::MAX
-                        });
-                    }
-                }
-            }
-        }
-    }
-    indices
 }
 
 // SAFETY: the raw pointers inside (tract-linalg's packed buffers and scratch) point

@@ -2,6 +2,7 @@
 //! and writes. [`super::lower`] produces it, [`super::buffers`] packs its buffers,
 //! and [`super::MlpGraph`] runs it.
 
+use super::conv::Conv;
 use super::kernels::{Binary, Unary};
 use super::matmul::Linear;
 
@@ -82,23 +83,14 @@ pub enum Step {
         /// Apply Mish after.
         mish: bool,
     },
-    /// A 2-D convolution, per batch row: the windows gathered feature-major
-    /// (`windows`, window x positions), then one matrix product with the kernel as the
-    /// dense layer's weights, the bias in its epilogue, stored channel-major straight
-    /// into the planar output.
+    /// A 2-D convolution, per batch row, planar in and out ([`Conv`]).
     Conv {
-        /// The kernel as a `[cout, cin·kh·kw]` dense layer over `positions` rows.
-        layer: Box<Linear>,
+        /// The convolution and its engine.
+        conv: Box<Conv>,
         /// Input rows (`cin·h·w` each).
         src: Slot,
         /// Output rows (`cout·ho·wo` each).
         dst: Slot,
-        /// Shapes, strides and padding.
-        geometry: ConvGeometry,
-        /// Gathered windows, sized at load.
-        windows: Vec<f32>,
-        /// Where each gathered value comes from (`window_indices`).
-        indices: Vec<u32>,
     },
     /// Softmax over groups of `group`.
     Softmax {
