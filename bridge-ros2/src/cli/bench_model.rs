@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use augur_planner::WorldModel;
+use augur_runtime::model::peak::measure_matmul;
 use augur_runtime::model::{Executor, GraphRole, ModelPackage, PrepareOptions, TractWorldModel};
 use augur_runtime::resources::resident_memory;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -175,6 +176,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         println!("{line}");
     }
+    // The yardstick in this run: how fast this core multiplies at all, so the GFLOP/s
+    // above read as a share of what the machine can do.
+    let layer = measure_matmul([512, 384, 384], args.threads, 200)?;
+    println!(
+        "yardstick: tract-linalg's 512x384x384 product on {} thread(s): {:.1} GFLOP/s \
+         (median {:.1})",
+        args.threads,
+        layer.peak_gflops(),
+        layer.median_gflops()
+    );
     Ok(())
 }
 

@@ -137,12 +137,18 @@ impl Isa {
     }
 }
 
+/// One 64-byte-aligned cache line of floats.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
 /// The direct engine's load-time state.
 #[derive(Debug)]
 struct Direct {
     isa: Isa,
-    /// `blocks x cin x kh x kw x channels`, zero beyond `cout`.
-    weights: Vec<f32>,
+    /// `blocks x cin x kh x kw x channels`, zero beyond `cout`, in cache lines so
+    /// no vector load straddles two.
+    weights: Vec<Line>,
     /// `blocks x channels`, zero beyond `cout`.
     bias: Vec<f32>,
     /// The zero-padded input (`cin x hp x wp`), or empty when the convolution has no
@@ -172,8 +178,17 @@ impl Conv {
     ) -> TractResult<Conv> {
         let g = geometry;
         let k = g.window();
-        ensure!(weights.len() == g.cout * k, "{} weights for {g:?}", weights.len());
-        ensure!(bias.len() == g.cout, "bias of {} for {} outputs", bias.len(), g.cout);
+        ensure!(
+            weights.len() == g.cout * k,
+            "{} weights for {g:?}",
+            weights.len()
+        );
+        ensure!(
+            bias.len() == g.cout,
+            "bias of {} for {} outputs",
+            bias.len(),
+            g.cout
+        );
         ensure!(g.ho > 0 && g.wo > 0, "convolution with no output: {g:?}");
         let engine = match isa {
             Some(isa) => Engine::Direct(Direct::new(&g, weights, bias, isa)),
@@ -210,15 +225,31 @@ impl Conv {
     /// # Safety
     /// `out` must hold `out_offset + cout·ho·wo` floats that nothing else reads or
     /// writes during the call.
-    pub unsafe fn run(&mut self, input: &[f32], out: &Tensor, out_offset: usize) -> TractResult<()> {
+    pub unsafe fn run(
+        &mut self,
+        input: &[f32],
+        out: &Tensor,
+        out_offset: usize,
+    ) -> TractResult<()> {
         let g = self.geometry;
-        ensure!(input.len() == g.cin * g.h * g.w, "convolution input of {} values", input.len());
+        ensure!(
+            input.len() == g.cin * g.h * g.w,
+            "convolution input of {} values",
+            input.len()
+        );
         let planes = g.cout * g.positions();
-        ensure!(out.len() >= out_offset + planes, "convolution output too small");
+        ensure!(
+            out.len() >= out_offset + planes,
+            "convolution output too small"
+        );
         match &mut self.engine {
             Engine::Direct(d) => {
                 d.pad(&g, input);
-                let x = if d.padded.is_empty() { input } else { &d.padded[..] };
+                let x = if d.padded.is_empty() {
+                    input
+                } else {
+                    &d.padded[..]
+                };
                 // SAFETY: the caller gives the output range exclusively; its length was
                 // just checked.
                 let y = unsafe {
@@ -266,6 +297,7 @@ impl Direct {
         let blocks = g.cout.div_ceil(cb);
         let k = g.window();
         let mut packed = vec![0.0f32; blocks * k * cb];
+        debug_assert_eq!(packed.len() % 16, 0, "blocks of 16 or 32 channels");
         let mut padded_bias = vec![0.0f32; blocks * cb];
         for o in 0..g.cout {
             let (block, lane) = (o / cb, o % cb);
@@ -296,7 +328,10 @@ impl Direct {
         }
         Direct {
             isa,
-            weights: packed,
+            weights: packed
+                .chunks_exact(16)
+                .map(|line| Line(line.try_into().expect("16 floats")))
+                .collect(),
             bias: padded_bias,
             padded,
             hp,
@@ -335,7 +370,14 @@ impl Direct {
         };
         for block in 0..g.cout.div_ceil(cb) {
             let channels = cb.min(g.cout - block * cb);
-            let w = &self.weights[block * g.window() * cb..][..g.window() * cb];
+            // SAFETY: `Line` is 16 plain floats; the lines are contiguous.
+            let lines = unsafe {
+                std::slice::from_raw_parts(
+                    self.weights.as_ptr() as *const f32,
+                    self.weights.len() * 16,
+                )
+            };
+            let w = &lines[block * g.window() * cb..][..g.window() * cb];
             let b = &self.bias[block * cb..][..cb];
             for oy in 0..g.ho {
                 for &(ox, n) in &self.tiles {
@@ -466,26 +508,19 @@ unsafe fn tile_generic<V: Lanes, const VB: usize, const N: usize>(
     s: &Shape,
 ) {
     unsafe {
-        let mut acc = [[V::load(b); VB]; N];
-        for j in 0..N {
-            for v in 0..VB {
-                acc[j][v] = V::load(b.add(v * V::LANES));
-            }
-        }
+        let bias: [V; VB] = std::array::from_fn(|v| V::load(b.add(v * V::LANES)));
+        let mut acc = [bias; N];
         let mut wp = w;
         for c in 0..s.cin {
             for ky in 0..s.kh {
                 let xr = x.add(c * s.plane + ky * s.row);
                 for kx in 0..s.kw {
-                    let mut wv = [V::load(wp); VB];
-                    for (v, wv) in wv.iter_mut().enumerate().skip(1) {
-                        *wv = V::load(wp.add(v * V::LANES));
-                    }
+                    let wv: [V; VB] = std::array::from_fn(|v| V::load(wp.add(v * V::LANES)));
                     let xk = xr.add(kx);
                     for (j, acc) in acc.iter_mut().enumerate() {
                         let xv = V::splat(xk.add(j * s.stride));
-                        for v in 0..VB {
-                            acc[v] = acc[v].mul_add(xv, wv[v]);
+                        for (a, &w) in acc.iter_mut().zip(&wv) {
+                            *a = a.mul_add(xv, w);
                         }
                     }
                     wp = wp.add(VB * V::LANES);
@@ -674,7 +709,8 @@ mod tests {
                             for kx in 0..g.kw {
                                 let iy = (oy * g.stride[0] + ky) as isize - g.pad[0] as isize;
                                 let ix = (ox * g.stride[1] + kx) as isize - g.pad[1] as isize;
-                                if (0..g.h as isize).contains(&iy) && (0..g.w as isize).contains(&ix)
+                                if (0..g.h as isize).contains(&iy)
+                                    && (0..g.w as isize).contains(&ix)
                                 {
                                     let xi = (c * g.h + iy as usize) * g.w + ix as usize;
                                     let wi = ((o * g.cin + c) * g.kh + ky) * g.kw + kx;
@@ -691,7 +727,16 @@ mod tests {
     }
 
     fn geometry() -> impl Strategy<Value = ConvGeometry> {
-        (1usize..5, 1usize..40, 1usize..6, 1usize..6, 1usize..4, 1usize..4, 0usize..3, 0usize..3)
+        (
+            1usize..5,
+            1usize..40,
+            1usize..6,
+            1usize..6,
+            1usize..4,
+            1usize..4,
+            0usize..3,
+            0usize..3,
+        )
             .prop_flat_map(|(cin, cout, kh, kw, sy, sx, py, px)| {
                 let (py, px) = (py.min(kh - 1), px.min(kw - 1));
                 (
@@ -736,8 +781,14 @@ mod tests {
         unsafe { conv.run(x, &out, guard).unwrap() };
         let plain = out.try_as_plain_ram().unwrap();
         let all = plain.as_slice::<f32>().unwrap();
-        assert!(all[..guard].iter().chain(&all[all.len() - guard..]).all(|v| v.is_nan()),
-            "{} wrote outside its output", conv.kernel_name());
+        assert!(
+            all[..guard]
+                .iter()
+                .chain(&all[all.len() - guard..])
+                .all(|v| v.is_nan()),
+            "{} wrote outside its output",
+            conv.kernel_name()
+        );
         all[guard..all.len() - guard].to_vec()
     }
 
