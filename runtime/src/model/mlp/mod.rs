@@ -3,9 +3,10 @@
 //! A graph is lowered once from its ONNX file ([`lower`], after `fusion`) into a list
 //! of [`step`]s over buffers sized for a maximum row count and shared by lifetime
 //! ([`buffers`]): dense layers on tract-linalg's kernels with the bias in the
-//! kernel's epilogue, LayerNorm (fused with a following Mish), Mish
-//! (`x·tanh(softplus(x))` in one pass), softmax, and elementwise ops. A call with `n`
-//! rows runs every step over the first `n` rows only and allocates nothing.
+//! kernel's epilogue, 2-D convolutions ([`conv`]), LayerNorm (fused with a following
+//! Mish), Mish (`x·tanh(softplus(x))` in one pass), softmax, and elementwise ops. A
+//! call with `n` rows runs every step over the first `n` rows only and allocates
+//! nothing.
 //!
 //! tract stays the loader, validator and fallback: a graph outside this op set is
 //! refused with the reason, and the world model then runs it with tract.
