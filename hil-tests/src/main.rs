@@ -35,6 +35,9 @@ enum Command {
     /// both worlds, rank correlation, open-loop prediction error (`eval merge` joins
     /// shards).
     Eval(cli::eval::Args),
+    /// The transport floor for `bench-node --echo`: answers each camera frame at once.
+    #[command(hide = true)]
+    TransportEcho(cli::transport_echo::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,5 +49,6 @@ fn main() -> anyhow::Result<()> {
         Command::BenchQuality(args) => cli::bench_quality::run(args),
         Command::BenchControl(args) => cli::bench_control::run(args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::TransportEcho(args) => cli::transport_echo::run(args),
     }
 }

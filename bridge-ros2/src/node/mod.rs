@@ -695,10 +695,103 @@ impl Viewer {
 
 /// The publisher thread: one command per cycle output, the predicted path, and
 /// `/diagnostics` every `diagnostics_period`.
+///
+/// An image model's `~/model_view` and `~/imagined` go out from a thread of their own
+/// (`augur-view`) at the lowest priority: the decoder's transposed convolutions then
+/// never hold a core the frame reader, the control thread or this one wants, which on
+/// a 2-core machine was most of the image-to-command latency's tail
+/// (docs/benchmarks.md, "Cameras").
 fn publish_loop(
     outputs: Receiver<(CycleOutput, CycleTiming)>,
+    mut publishers: Publishers,
+    viewer: Option<Viewer>,
+    params: &NodeParams,
+    shared: &Shared,
+    clock: &SimClock,
+    recording: Option<(&NodeRecorder, &str)>,
+) -> PublisherSummary {
+    let view_publishers = (publishers.model_view.take(), publishers.imagined.take());
+    let records = viewer
+        .as_ref()
+        .map(|v| (v.rx.clone(), augur_runtime::control::CycleView::default()));
+    std::thread::scope(|scope| {
+        let views = viewer.and_then(|viewer| {
+            let (tx, rx) = crossbeam_channel::bounded::<(u64, Time)>(4);
+            let spawned = std::thread::Builder::new()
+                .name("augur-view".into())
+                .spawn_scoped(scope, move || view_loop(viewer, rx, view_publishers));
+            match spawned {
+                Ok(_) => Some(tx),
+                Err(e) => {
+                    tracing::warn!("~/model_view and ~/imagined are off: no view thread: {e}");
+                    None
+                }
+            }
+        });
+        publish_cycles(
+            outputs, publishers, views, records, params, shared, clock, recording,
+        )
+    })
+}
+
+/// The `augur-view` thread: for each cycle number handed over, that cycle's model
+/// view on `~/model_view` and, at most every [`IMAGINED_PERIOD`], its plan decoded on
+/// `~/imagined`. Ends when the publisher thread drops its sender.
+fn view_loop(
+    mut viewer: Viewer,
+    cycles: Receiver<(u64, Time)>,
+    (model_view, imagined): (Option<Publisher<Image>>, Option<Publisher<Image>>),
+) {
+    lower_this_thread_priority();
+    let warn = |result: Result<(), crate::transport::TransportError>| {
+        if let Err(e) = result {
+            tracing::warn!("publish failed: {e}");
+        }
+    };
+    for (cycle, stamp) in cycles {
+        if viewer.take(cycle).is_none() {
+            continue;
+        }
+        if let Some(p) = &model_view {
+            warn(p.publish(&viewer.model_view(stamp)));
+        }
+        if let Some(p) = &imagined {
+            if let Some(image) = viewer.imagined(stamp) {
+                warn(p.publish(&image));
+            }
+        }
+    }
+}
+
+/// The calling thread to nice 19 (Linux: nice is per thread). It still runs whenever a
+/// core is free, and yields to every other thread of the node when none is.
+fn lower_this_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread's own id.
+        let result = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 19)
+        };
+        if result != 0 {
+            tracing::debug!(
+                "view thread keeps its priority: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// [`publish_loop`]'s loop, with the view thread's sender.
+#[allow(clippy::too_many_arguments)]
+fn publish_cycles(
+    outputs: Receiver<(CycleOutput, CycleTiming)>,
     publishers: Publishers,
-    mut viewer: Option<Viewer>,
+    views: Option<crossbeam_channel::Sender<(u64, Time)>>,
+    mut records: Option<(
+        augur_runtime::control::ViewReceiver,
+        augur_runtime::control::CycleView,
+    )>,
     params: &NodeParams,
     shared: &Shared,
     clock: &SimClock,
@@ -781,23 +874,17 @@ fn publish_loop(
                     let started_ns =
                         record::now_ns().saturating_sub(timing.started.elapsed().as_nanos() as u64);
                     let mut cycle = CycleRecord::from_output(&output, &timing, started_ns);
-                    if let Some(view) = viewer.as_mut().and_then(|v| v.take(output.cycle)) {
-                        cycle.image.extend_from_slice(&view.input);
+                    if let Some((rx, view)) = records.as_mut() {
+                        if rx.take(output.cycle, view) {
+                            cycle.image.extend_from_slice(&view.input);
+                        }
                     }
                     recorder.write_cdr(CYCLE_TOPIC, |buf| cycle.encode_into(buf));
                 }
                 count(result);
-                if let Some(viewer) = viewer.as_mut() {
-                    if viewer.take(output.cycle).is_some() {
-                        if let Some(p) = &publishers.model_view {
-                            count(p.publish(&viewer.model_view(stamp())));
-                        }
-                        if let Some(p) = &publishers.imagined {
-                            if let Some(image) = viewer.imagined(stamp()) {
-                                count(p.publish(&image));
-                            }
-                        }
-                    }
+                if let Some(views) = &views {
+                    // A view thread still busy with earlier cycles skips this one.
+                    let _ = views.try_send((output.cycle, stamp()));
                 }
                 if let (Some(p), Some((x, y))) = (&publishers.path, params.predicted_path) {
                     if output.predicted_steps > 0 {

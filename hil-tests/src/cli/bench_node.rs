@@ -64,6 +64,10 @@ pub struct Args {
     /// Camera models: the frame size published, `WIDTHxHEIGHT` (rgb8).
     #[arg(long, default_value = "500x500", value_parser = parse_size)]
     pub image: (u32, u32),
+    /// Camera models: also time the transport floor, the same frames through an echo
+    /// process that answers each one at once and does nothing else.
+    #[arg(long)]
+    pub echo: bool,
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -120,6 +124,9 @@ pub struct Report {
     pub compute: Summary,
     /// Trigger sample received -> cycle started.
     pub trigger_wait: Summary,
+    /// `--echo`: the round trip through a process that only answers (the transport
+    /// floor under the latency above).
+    pub transport_floor: Option<Summary>,
     pub rate_hz: f64,
     /// How late each cycle started against its schedule.
     pub start_lateness: Summary,
@@ -160,6 +167,9 @@ fn print_report(r: &Report) {
     row("round trip (robot's view)", &r.round_trip);
     row("cycle compute (encode + plan + safety)", &r.compute);
     row("trigger sample -> cycle start", &r.trigger_wait);
+    if let Some(floor) = &r.transport_floor {
+        row("transport floor: round trip through an echo", floor);
+    }
     row(
         &format!("cycle start lateness at {} Hz", r.rate_hz),
         &r.start_lateness,
@@ -351,6 +361,21 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
         .map(|(rt, c)| rt.as_secs_f64() * 1e3 - ms(c.compute_ns))
         .collect();
 
+    let transport_floor = if args.echo {
+        anyhow::ensure!(
+            camera,
+            "--echo times camera frames; this model reads no camera"
+        );
+        Some(Summary::of(echo_round_trips(
+            args,
+            &resolved.topics.sources[0],
+            &resolved.topics.command,
+            &frames,
+        )?))
+    } else {
+        None
+    };
+
     // Rate: stream states at twice the control rate; sample the node's memory.
     let rate_recording = work.join("rate.mcap");
     let period = 1.0 / args.rate_hz;
@@ -411,6 +436,7 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
         round_trip: Summary::of(round_trips.iter().map(|d| d.as_secs_f64() * 1e3).collect()),
         compute: Summary::of(timed.iter().map(|c| ms(c.compute_ns)).collect()),
         trigger_wait: Summary::of(timed.iter().map(|c| ms(c.trigger_wait_ns)).collect()),
+        transport_floor,
         rate_hz: args.rate_hz,
         start_lateness: Summary::of(steady.iter().map(|c| ms(c.start_lateness_ns)).collect()),
         cycles: steady.len(),
@@ -419,6 +445,82 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
         rss_end_kib: rss.last().map_or(0, |s| s.0),
         rss_peak_kib: rss.iter().map(|s| s.1).max().unwrap_or(0),
     })
+}
+
+/// Round trips of the frames through `augur-hil transport-echo` instead of the node,
+/// ms: the same robot, topics, QoS and transport, nothing done with a frame but
+/// decoding it.
+fn echo_round_trips(
+    args: &Args,
+    camera_topic: &str,
+    command_topic: &str,
+    frames: &[Image],
+) -> anyhow::Result<Vec<f64>> {
+    let mut options = TransportOptions::local(args.transport, "augur_bench_robot");
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.args([
+        "transport-echo",
+        "--camera",
+        camera_topic,
+        "--command",
+        command_topic,
+    ]);
+    command
+        .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+        .env_remove("ROS_LOCALHOST_ONLY")
+        .stdin(std::process::Stdio::piped());
+    match args.transport {
+        TransportKind::Dds => {
+            command.args(["--transport", "dds"]);
+        }
+        TransportKind::Zenoh => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let endpoint = format!("tcp/127.0.0.1:{port}");
+            options.zenoh_listen = vec![endpoint.clone()];
+            command.args(["--transport", "zenoh", "--zenoh-connect", &endpoint]);
+        }
+    }
+    let (tx, commands) = bounded(1024);
+    let link = PlantLink::open(
+        &options,
+        "/augur_bench/unused_states",
+        Some(command_topic),
+        move |command| {
+            let _ = tx.try_send(command.received_at);
+        },
+    )?
+    .with_camera(camera_topic)?;
+    let mut echo = command.spawn().context("starting the transport echo")?;
+    let robot = Robot {
+        link,
+        commands,
+        joints: Vec::new(),
+        frames: frames.to_vec(),
+        sent: Default::default(),
+    };
+    let timed = (|| -> anyhow::Result<Vec<f64>> {
+        robot.wait_for_node()?;
+        let mut round_trips = Vec::with_capacity(args.messages);
+        for i in 0..args.messages {
+            let sent = Instant::now();
+            robot.publish_next(0.0)?;
+            let received = robot
+                .commands
+                .recv_timeout(Duration::from_secs(5))
+                .with_context(|| format!("no echo within 5 s for frame {i}"))?;
+            round_trips.push(received.saturating_duration_since(sent).as_secs_f64() * 1e3);
+        }
+        Ok(round_trips)
+    })();
+    // Closing its standard input ends the echo.
+    drop(echo.stdin.take());
+    let status = echo.wait()?;
+    drop(robot);
+    let round_trips = timed?;
+    anyhow::ensure!(status.success(), "the transport echo exited with {status}");
+    Ok(round_trips)
 }
 
 /// Starts the robot participant and the node process, and waits until they talk.

@@ -7,3 +7,4 @@ pub mod bench_quality;
 pub mod eval;
 pub mod hil;
 pub mod sim;
+pub mod transport_echo;

@@ -620,8 +620,9 @@ pub struct ViewSender {
     slots: Arc<[Mutex<ViewEntry>]>,
 }
 
-/// The publisher thread's side of the model-view hand-off ([`view_slots`]).
-#[derive(Debug)]
+/// The publisher thread's side of the model-view hand-off ([`view_slots`]). Clones
+/// read the same entries (the recorder and the view publisher each take a copy).
+#[derive(Debug, Clone)]
 pub struct ViewReceiver {
     slots: Arc<[Mutex<ViewEntry>]>,
 }
