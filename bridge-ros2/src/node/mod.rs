@@ -697,10 +697,10 @@ impl Viewer {
 /// `/diagnostics` every `diagnostics_period`.
 ///
 /// An image model's `~/model_view` and `~/imagined` go out from a thread of their own
-/// (`augur-view`) at the lowest priority: the decoder's transposed convolutions then
-/// never hold a core the frame reader, the control thread or this one wants, which on
-/// a 2-core machine was most of the image-to-command latency's tail
-/// (docs/benchmarks.md, "Cameras").
+/// (`augur-view`) at idle priority: the decoder's transposed convolutions then do not
+/// hold a core the frame reader, the control thread or this one wants. On a 2-core
+/// machine they were most of the image-to-command latency's tail (docs/benchmarks.md,
+/// "Cameras").
 fn publish_loop(
     outputs: Receiver<(CycleOutput, CycleTiming)>,
     mut publishers: Publishers,
@@ -763,21 +763,27 @@ fn view_loop(
     }
 }
 
-/// The calling thread to nice 19 (Linux: nice is per thread). It still runs whenever a
-/// core is free, and yields to every other thread of the node when none is.
+/// The calling thread to `SCHED_IDLE` (Linux, per thread): it runs on whatever a core
+/// has left, and any other thread of the node that wakes takes the core from it at
+/// once. (At nice 19 it kept its slice under the EEVDF scheduler and still delayed
+/// the frame reader: docs/benchmarks.md, "Cameras".) Falls back to nice 19.
 fn lower_this_thread_priority() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: plain system calls on the calling thread's own id.
-        let result = unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, 19)
-        };
-        if result != 0 {
-            tracing::debug!(
-                "view thread keeps its priority: {}",
-                std::io::Error::last_os_error()
-            );
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: plain system calls on the calling thread (pid 0 / its own tid).
+        let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0;
+        if !idle {
+            let niced = unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, 19)
+            } == 0;
+            if !niced {
+                tracing::debug!(
+                    "view thread keeps its priority: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
         }
     }
 }
