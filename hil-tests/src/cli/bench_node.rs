@@ -301,6 +301,11 @@ fn bench(args: &Args) -> anyhow::Result<Report> {
             args.model.display()
         );
     }
+    anyhow::ensure!(
+        camera || !args.echo,
+        "--echo times camera frames; {} reads no camera",
+        args.model.display()
+    );
     let frames = if camera {
         rod_frames(args.image.0, args.image.1, 10)
     } else {
