@@ -474,19 +474,7 @@ fn echo_round_trips(
         .env("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
         .env_remove("ROS_LOCALHOST_ONLY")
         .stdin(std::process::Stdio::piped());
-    match args.transport {
-        TransportKind::Dds => {
-            command.args(["--transport", "dds"]);
-        }
-        TransportKind::Zenoh => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            let endpoint = format!("tcp/127.0.0.1:{port}");
-            options.zenoh_listen = vec![endpoint.clone()];
-            command.args(["--transport", "zenoh", "--zenoh-connect", &endpoint]);
-        }
-    }
+    connect(args.transport, &mut options, &mut command)?;
     let (tx, commands) = bounded(1024);
     let link = PlantLink::open(
         &options,
@@ -528,6 +516,29 @@ fn echo_round_trips(
     Ok(round_trips)
 }
 
+/// Points the child (`command`) at the robot's participant (`options`): over zenoh
+/// the robot listens on a free loopback port and the child connects to it.
+fn connect(
+    transport: TransportKind,
+    options: &mut TransportOptions,
+    command: &mut std::process::Command,
+) -> anyhow::Result<()> {
+    match transport {
+        TransportKind::Dds => {
+            command.args(["--transport", "dds"]);
+        }
+        TransportKind::Zenoh => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let endpoint = format!("tcp/127.0.0.1:{port}");
+            options.zenoh_listen = vec![endpoint.clone()];
+            command.args(["--transport", "zenoh", "--zenoh-connect", &endpoint]);
+        }
+    }
+    Ok(())
+}
+
 /// Starts the robot participant and the node process, and waits until they talk.
 #[allow(clippy::too_many_arguments)]
 fn start(
@@ -543,19 +554,7 @@ fn start(
 ) -> anyhow::Result<(Robot, NodeProcess)> {
     let mut options = TransportOptions::local(args.transport, "augur_bench_robot");
     let mut command = run_command(&args.model, trigger, recording)?;
-    match args.transport {
-        TransportKind::Dds => {
-            command.args(["--transport", "dds"]);
-        }
-        TransportKind::Zenoh => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            let endpoint = format!("tcp/127.0.0.1:{port}");
-            options.zenoh_listen = vec![endpoint.clone()];
-            command.args(["--transport", "zenoh", "--zenoh-connect", &endpoint]);
-        }
-    }
+    connect(args.transport, &mut options, &mut command)?;
     if let Some(seconds) = duration {
         command.args(["--duration", &seconds.to_string()]);
     }
