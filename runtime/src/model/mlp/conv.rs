@@ -1,13 +1,11 @@
 //! 2-D convolution for the MLP executor, by one of two engines chosen at load:
 //!
-//! - **Direct** (x86-64 with AVX-512 or AVX2+FMA, and every aarch64 with NEON): a
-//!   register-tiled kernel that reads the planar input in place. A tile is `n`
-//!   neighbouring outputs of one output row times a block of output channels (32 with
-//!   AVX-512, 16 otherwise), held in vector registers for the whole window: for every
-//!   `(channel, ky, kx)` it loads the block's weights as vectors, broadcasts the `n`
-//!   input values under them and multiply-adds. No window is gathered and nothing is
-//!   packed per call; the weights were reordered once at load, block-major and
-//!   `(channel, ky, kx)` within, so the kernel streams them.
+//! - **Direct** (x86-64 with AVX-512 or AVX2+FMA, and every aarch64 with NEON): the
+//!   register-tiled kernel of [`super::tile`] reading the planar input in place. A
+//!   tile is `n` neighbouring outputs of one output row times a block of output
+//!   channels, held in vector registers for the whole window. No window is gathered
+//!   and nothing is packed per call; the weights were reordered once at load,
+//!   block-major and `(channel, ky, kx)` within.
 //! - **Gemm** (any other CPU): the windows gathered feature-major through a load-time
 //!   index table, then one tract-linalg matrix product with the kernel as `A`.
 //!
@@ -20,6 +18,8 @@ use tract_onnx::tract_core::internal::ensure;
 
 use super::matmul::Linear;
 use super::step::ConvGeometry;
+pub use super::tile::Isa;
+use super::tile::{even_tiles, floats, pack, tile, Line, Shape};
 
 /// A convolution ready to run on one planar `cin x h x w` input at a time.
 #[derive(Debug)]
@@ -41,106 +41,6 @@ enum Engine {
         indices: Vec<u32>,
     },
 }
-
-/// The instruction sets the direct kernel is built for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isa {
-    /// 16-lane `zmm` vectors, 32 channels by up to 12 outputs a tile.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    /// 8-lane `ymm` vectors with FMA, 16 channels by up to 6 outputs.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// 4-lane `q` vectors, 16 channels by up to 6 outputs.
-    #[cfg(target_arch = "aarch64")]
-    Neon,
-}
-
-impl Isa {
-    /// The best direct kernel this CPU runs, if any.
-    pub fn detect() -> Option<Isa> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Some(Isa::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Some(Isa::Avx2);
-            }
-            None
-        }
-        #[cfg(target_arch = "aarch64")]
-        {
-            Some(Isa::Neon)
-        }
-        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-        {
-            None
-        }
-    }
-
-    /// Every direct kernel this CPU runs (the tests compare them all).
-    pub fn available() -> Vec<Isa> {
-        let mut all = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                all.push(Isa::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                all.push(Isa::Avx2);
-            }
-        }
-        #[cfg(target_arch = "aarch64")]
-        all.push(Isa::Neon);
-        all
-    }
-
-    /// Output channels per tile.
-    fn channels(self) -> usize {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => 32,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => 16,
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => 16,
-        }
-    }
-
-    /// Most outputs per tile (what the registers hold beside the weights).
-    fn max_tile(self) -> usize {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => 12,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => 6,
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => 6,
-        }
-    }
-
-    /// Name for logs and benchmarks.
-    pub fn name(self) -> &'static str {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => "direct_conv_avx512_32xn",
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => "direct_conv_avx2_16xn",
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => "direct_conv_neon_16xn",
-        }
-    }
-}
-
-/// One 64-byte-aligned cache line of floats.
-#[derive(Debug, Clone, Copy)]
-#[repr(C, align(64))]
-struct Line([f32; 16]);
 
 /// The direct engine's load-time state.
 #[derive(Debug)]
@@ -198,7 +98,7 @@ impl Conv {
                     "convolution input too large to index"
                 );
                 let weights = Tensor::from_shape(&[g.cout, k], weights)?;
-                let layer = Linear::new(&weights, 1, bias.to_vec(), g.positions())?;
+                let layer = Linear::with_engine(&weights, 1, bias.to_vec(), g.positions(), None)?;
                 Engine::Gemm {
                     layer: Box::new(layer),
                     windows: vec![0.0; g.positions() * k],
@@ -212,7 +112,7 @@ impl Conv {
     /// Name of the kernel in use.
     pub fn kernel_name(&self) -> &str {
         match &self.engine {
-            Engine::Direct(d) => d.isa.name(),
+            Engine::Direct(d) => d.isa.conv_name(),
             Engine::Gemm { layer, .. } => layer.kernel_name(),
         }
     }
@@ -277,11 +177,11 @@ impl Conv {
                 unsafe {
                     layer.run_strided(
                         windows.as_ptr(),
-                        [positions as isize, 1],
+                        [positions, 1],
                         positions,
                         out,
                         out_offset,
-                        [positions as isize, 1],
+                        [positions, 1],
                     )?;
                 }
                 crate::model::rewrite::clear_upper_vector_state();
@@ -293,19 +193,8 @@ impl Conv {
 
 impl Direct {
     fn new(g: &ConvGeometry, weights: &[f32], bias: &[f32], isa: Isa) -> Direct {
-        let cb = isa.channels();
-        let blocks = g.cout.div_ceil(cb);
         let k = g.window();
-        let mut packed = vec![0.0f32; blocks * k * cb];
-        debug_assert_eq!(packed.len() % 16, 0, "blocks of 16 or 32 channels");
-        let mut padded_bias = vec![0.0f32; blocks * cb];
-        for o in 0..g.cout {
-            let (block, lane) = (o / cb, o % cb);
-            for e in 0..k {
-                packed[(block * k + e) * cb + lane] = weights[o * k + e];
-            }
-            padded_bias[o] = bias[o];
-        }
+        let (weights, bias) = pack(isa, g.cout, k, |o, e| weights[o * k + e], bias);
         // Rows and columns the windows reach, leading padding included; the trailing
         // padding is whatever lies beyond the input.
         let hp = (g.h + g.pad[0]).max((g.ho - 1) * g.stride[0] + g.kh);
@@ -316,23 +205,12 @@ impl Direct {
         } else {
             Vec::new()
         };
-        // Split each output row into as few tiles as the registers allow, as even as
-        // possible (29 outputs with tiles of 12: 10, 10, 9).
-        let count = g.wo.div_ceil(isa.max_tile());
-        let mut tiles = Vec::with_capacity(count);
-        let mut start = 0;
-        for t in 0..count {
-            let n = (g.wo - start) / (count - t);
-            tiles.push((start, n));
-            start += n;
-        }
+        // Each output row in as few tiles as the registers allow, as even as possible.
+        let tiles = even_tiles(g.wo, isa.max_tile()).collect();
         Direct {
             isa,
-            weights: packed
-                .chunks_exact(16)
-                .map(|line| Line(line.try_into().expect("16 floats")))
-                .collect(),
-            bias: padded_bias,
+            weights,
+            bias,
             padded,
             hp,
             wp,
@@ -366,18 +244,12 @@ impl Direct {
             plane: self.hp * self.wp,
             row: self.wp,
             stride: g.stride[1],
-            out_plane: g.positions(),
+            out_channel: g.positions(),
+            out_position: 1,
         };
         for block in 0..g.cout.div_ceil(cb) {
             let channels = cb.min(g.cout - block * cb);
-            // SAFETY: `Line` is 16 plain floats; the lines are contiguous.
-            let lines = unsafe {
-                std::slice::from_raw_parts(
-                    self.weights.as_ptr() as *const f32,
-                    self.weights.len() * 16,
-                )
-            };
-            let w = &lines[block * g.window() * cb..][..g.window() * cb];
+            let w = &floats(&self.weights)[block * g.window() * cb..][..g.window() * cb];
             let b = &self.bias[block * cb..][..cb];
             for oy in 0..g.ho {
                 for &(ox, n) in &self.tiles {
@@ -402,263 +274,6 @@ impl Direct {
                 }
             }
         }
-    }
-}
-
-/// What a tile needs to walk its window and place its outputs.
-struct Shape {
-    cin: usize,
-    kh: usize,
-    kw: usize,
-    /// Floats per input channel plane.
-    plane: usize,
-    /// Floats per input row.
-    row: usize,
-    /// Horizontal stride.
-    stride: usize,
-    /// Floats per output channel plane.
-    out_plane: usize,
-}
-
-/// One tile of `n` outputs by one channel block on `isa`.
-///
-/// # Safety
-/// As [`tile_generic`], and `isa` runs on this CPU.
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile(
-    isa: Isa,
-    n: usize,
-    x: *const f32,
-    w: *const f32,
-    b: *const f32,
-    y: *mut f32,
-    channels: usize,
-    s: &Shape,
-) {
-    unsafe {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => x86::tile_avx512(n, x, w, b, y, channels, s),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => x86::tile_avx2(n, x, w, b, y, channels, s),
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => arm::tile_neon(n, x, w, b, y, channels, s),
-        }
-    }
-}
-
-/// The vector operations the kernel is written in, one implementation per ISA.
-trait Lanes: Copy {
-    /// Floats per vector.
-    const LANES: usize;
-    /// Loads `LANES` floats (unaligned).
-    unsafe fn load(p: *const f32) -> Self;
-    /// Loads one float into every lane.
-    unsafe fn splat(p: *const f32) -> Self;
-    /// `self + a·b`, fused.
-    unsafe fn mul_add(self, a: Self, b: Self) -> Self;
-    /// Stores `LANES` floats (unaligned).
-    unsafe fn store(self, p: *mut f32);
-}
-
-/// Dispatches a tile width to its monomorphised kernel.
-macro_rules! by_width {
-    ($v:ty, $vb:tt, $n:expr, ($($arg:expr),*)) => {
-        match $n {
-            1 => tile_generic::<$v, $vb, 1>($($arg),*),
-            2 => tile_generic::<$v, $vb, 2>($($arg),*),
-            3 => tile_generic::<$v, $vb, 3>($($arg),*),
-            4 => tile_generic::<$v, $vb, 4>($($arg),*),
-            5 => tile_generic::<$v, $vb, 5>($($arg),*),
-            6 => tile_generic::<$v, $vb, 6>($($arg),*),
-            _ => by_width!(@wide $v, $vb, $n, ($($arg),*)),
-        }
-    };
-    (@wide $v:ty, 2, $n:expr, ($($arg:expr),*)) => {
-        match $n {
-            7 => tile_generic::<$v, 2, 7>($($arg),*),
-            8 => tile_generic::<$v, 2, 8>($($arg),*),
-            9 => tile_generic::<$v, 2, 9>($($arg),*),
-            10 => tile_generic::<$v, 2, 10>($($arg),*),
-            11 => tile_generic::<$v, 2, 11>($($arg),*),
-            12 => tile_generic::<$v, 2, 12>($($arg),*),
-            _ => unreachable!("tile of {} outputs", $n),
-        }
-    };
-    (@wide $v:ty, $vb:tt, $n:expr, ($($arg:expr),*)) => {
-        unreachable!("tile of {} outputs", $n)
-    };
-}
-
-/// `N` outputs (one output row, `s.stride` input columns apart) by `VB` vectors of
-/// channels: `y[i·out_plane + j] = b[i] + Σ_(c,ky,kx) w[(c,ky,kx)][i] · x[c·plane +
-/// ky·row + kx + j·stride]` for `i < channels`, `j < N`, in that order of terms.
-///
-/// # Safety
-/// `x` must be readable over the tile's windows, `w` over `cin·kh·kw·VB·LANES` floats,
-/// `b` over `VB·LANES`, `y` writable at `i·out_plane + j` for `i < channels <=
-/// VB·LANES`, `j < N`; the caller runs on a CPU with `V`'s instructions.
-#[inline(always)]
-unsafe fn tile_generic<V: Lanes, const VB: usize, const N: usize>(
-    x: *const f32,
-    w: *const f32,
-    b: *const f32,
-    y: *mut f32,
-    channels: usize,
-    s: &Shape,
-) {
-    unsafe {
-        let bias: [V; VB] = std::array::from_fn(|v| V::load(b.add(v * V::LANES)));
-        let mut acc = [bias; N];
-        let mut wp = w;
-        for c in 0..s.cin {
-            for ky in 0..s.kh {
-                let xr = x.add(c * s.plane + ky * s.row);
-                for kx in 0..s.kw {
-                    let wv: [V; VB] = std::array::from_fn(|v| V::load(wp.add(v * V::LANES)));
-                    let xk = xr.add(kx);
-                    for (j, acc) in acc.iter_mut().enumerate() {
-                        let xv = V::splat(xk.add(j * s.stride));
-                        for (a, &w) in acc.iter_mut().zip(&wv) {
-                            *a = a.mul_add(xv, w);
-                        }
-                    }
-                    wp = wp.add(VB * V::LANES);
-                }
-            }
-        }
-        // Channel-major out: through a small buffer, one output column at a time.
-        let mut lanes = [0.0f32; 64];
-        debug_assert!(VB * V::LANES <= lanes.len());
-        for (j, acc) in acc.iter().enumerate() {
-            for (v, a) in acc.iter().enumerate() {
-                a.store(lanes.as_mut_ptr().add(v * V::LANES));
-            }
-            for (i, &value) in lanes[..channels].iter().enumerate() {
-                *y.add(i * s.out_plane + j) = value;
-            }
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use std::arch::x86_64::*;
-
-    use super::{tile_generic, Lanes, Shape};
-
-    #[derive(Clone, Copy)]
-    struct Zmm(__m512);
-
-    impl Lanes for Zmm {
-        const LANES: usize = 16;
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            unsafe { Zmm(_mm512_loadu_ps(p)) }
-        }
-        #[inline(always)]
-        unsafe fn splat(p: *const f32) -> Self {
-            unsafe { Zmm(_mm512_set1_ps(*p)) }
-        }
-        #[inline(always)]
-        unsafe fn mul_add(self, a: Self, b: Self) -> Self {
-            unsafe { Zmm(_mm512_fmadd_ps(a.0, b.0, self.0)) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm512_storeu_ps(p, self.0) }
-        }
-    }
-
-    #[derive(Clone, Copy)]
-    struct Ymm(__m256);
-
-    impl Lanes for Ymm {
-        const LANES: usize = 8;
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            unsafe { Ymm(_mm256_loadu_ps(p)) }
-        }
-        #[inline(always)]
-        unsafe fn splat(p: *const f32) -> Self {
-            unsafe { Ymm(_mm256_broadcast_ss(&*p)) }
-        }
-        #[inline(always)]
-        unsafe fn mul_add(self, a: Self, b: Self) -> Self {
-            unsafe { Ymm(_mm256_fmadd_ps(a.0, b.0, self.0)) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm256_storeu_ps(p, self.0) }
-        }
-    }
-
-    #[target_feature(enable = "avx512f,fma")]
-    pub(super) unsafe fn tile_avx512(
-        n: usize,
-        x: *const f32,
-        w: *const f32,
-        b: *const f32,
-        y: *mut f32,
-        channels: usize,
-        s: &Shape,
-    ) {
-        unsafe { by_width!(Zmm, 2, n, (x, w, b, y, channels, s)) }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile_avx2(
-        n: usize,
-        x: *const f32,
-        w: *const f32,
-        b: *const f32,
-        y: *mut f32,
-        channels: usize,
-        s: &Shape,
-    ) {
-        unsafe { by_width!(Ymm, 2, n, (x, w, b, y, channels, s)) }
-    }
-}
-
-#[cfg(target_arch = "aarch64")]
-mod arm {
-    use std::arch::aarch64::*;
-
-    use super::{tile_generic, Lanes, Shape};
-
-    #[derive(Clone, Copy)]
-    struct Q(float32x4_t);
-
-    impl Lanes for Q {
-        const LANES: usize = 4;
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            unsafe { Q(vld1q_f32(p)) }
-        }
-        #[inline(always)]
-        unsafe fn splat(p: *const f32) -> Self {
-            unsafe { Q(vld1q_dup_f32(p)) }
-        }
-        #[inline(always)]
-        unsafe fn mul_add(self, a: Self, b: Self) -> Self {
-            unsafe { Q(vfmaq_f32(self.0, a.0, b.0)) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { vst1q_f32(p, self.0) }
-        }
-    }
-
-    pub(super) unsafe fn tile_neon(
-        n: usize,
-        x: *const f32,
-        w: *const f32,
-        b: *const f32,
-        y: *mut f32,
-        channels: usize,
-        s: &Shape,
-    ) {
-        unsafe { by_width!(Q, 4, n, (x, w, b, y, channels, s)) }
     }
 }
 
@@ -695,6 +310,7 @@ pub(crate) fn window_indices(g: &ConvGeometry) -> Vec<u32> {
 mod tests {
     use proptest::prelude::*;
 
+    use super::super::tile::test_values as values;
     use super::*;
 
     /// The convolution by its definition, in f64.
@@ -759,18 +375,6 @@ mod tests {
             })
     }
 
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
-
     fn run(conv: &mut Conv, x: &[f32], guard: usize) -> Vec<f32> {
         let g = conv.geometry;
         let out = Tensor::from_shape(
@@ -798,7 +402,7 @@ mod tests {
         /// Every engine this CPU runs computes the convolution (padding, strides,
         /// channel counts that do not fill a block, rows that split unevenly into
         /// tiles), writes nothing outside its output, and gives the same bits on a
-        /// second call.
+        /// second call; the direct kernels give the same bits on every instruction set.
         #[test]
         fn every_engine_computes_the_convolution(g in geometry(), seed in 0u64..1000) {
             let x = values(g.cin * g.h * g.w, seed);
@@ -806,9 +410,20 @@ mod tests {
             let b = values(g.cout, seed + 2);
             let want = reference(&g, &x, &w, &b);
             let engines = Isa::available().into_iter().map(Some).chain([None]);
+            let mut direct_bits: Option<Vec<u32>> = None;
             for isa in engines {
                 let mut conv = Conv::with_engine(g, &w, &b, isa).unwrap();
                 let got = run(&mut conv, &x, 7);
+                if isa.is_some() {
+                    let bits: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+                    match &direct_bits {
+                        None => direct_bits = Some(bits),
+                        Some(want) => prop_assert!(
+                            *want == bits,
+                            "{} differs from the other instruction sets", conv.kernel_name()
+                        ),
+                    }
+                }
                 for (i, (&got, &want)) in got.iter().zip(&want).enumerate() {
                     let tolerance = 1e-5 * (1.0 + g.window() as f64).sqrt() * (1.0 + want.abs());
                     prop_assert!(

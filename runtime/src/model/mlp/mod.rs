@@ -18,6 +18,7 @@ pub mod kernels;
 pub mod lower;
 pub mod matmul;
 pub mod step;
+mod tile;
 
 use std::path::Path;
 
