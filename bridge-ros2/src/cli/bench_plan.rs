@@ -1,5 +1,7 @@
 //! `augur bench-plan <pkg>`: plan latency (median, p99), model transitions per second,
-//! achieved FLOP/s against tract's matmul peak measured in the same run, and plan
+//! achieved FLOP/s against the best single-core matrix product measured in the same
+//! run (tract-linalg's, and with `--matmul-peers` onnxruntime's and numpy's BLAS on
+//! the same 512x384x384 product, `planner/benches/matmul_peers.py`), and plan
 //! quality, for both planners on one thread and split over several; optionally beside
 //! TD-MPC2's planning loop in PyTorch (`planner/benches/tdmpc2_reference.py`).
 
@@ -12,7 +14,7 @@ use augur_planner::{
     ActionConfig, AnyPlanner, Budget, ModelDims, ModelError, Planner, PlannerConfig, SplitModel,
     TreeConfig, WorldModel,
 };
-use augur_runtime::model::peak::measure_matmul;
+use augur_runtime::model::peak::{measure_dense, measure_matmul};
 use augur_runtime::model::{GraphRole, PrepareOptions, TractWorldModel};
 use augur_runtime::resources::load_average;
 use serde::Deserialize;
@@ -41,7 +43,12 @@ pub struct Args {
     /// Also run TD-MPC2's planning loop in PyTorch on the same weights (bench-1m only).
     #[arg(long)]
     pub peer: bool,
-    /// Python interpreter with torch and onnx for --peer.
+    /// Also time the 512x384x384 product on one thread with onnxruntime and numpy's
+    /// BLAS, and count the best of all three as the peak.
+    #[arg(long)]
+    pub matmul_peers: bool,
+    /// Python interpreter with torch and onnx for --peer (numpy, onnx and
+    /// onnxruntime for --matmul-peers).
     #[arg(long, env = "AUGUR_PYTHON", default_value = "python3")]
     pub python: PathBuf,
 }
@@ -206,6 +213,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // layer shape by little but the kernel.
             peak = big.peak_gflops().max(layer.peak_gflops());
         }
+    }
+    let (kernel, dense) = measure_dense([512, 384, 384], 200)?;
+    println!(
+        "Augur's dense kernel ({kernel}), 1 thread: 512x384x384 {:.1} GFLOP/s (median {:.1})",
+        dense.peak_gflops(),
+        dense.median_gflops()
+    );
+    if args.matmul_peers {
+        let mut best = ("tract-linalg", peak);
+        for p in run_matmul_peers(&args)? {
+            println!(
+                "matmul peer, 1 thread: {} {} 512x384x384 {:.1} GFLOP/s (median {:.1})",
+                p.runtime, p.version, p.peak_gflops, p.median_gflops
+            );
+            if p.peak_gflops > best.1 {
+                best = (
+                    if p.runtime == "numpy" {
+                        "numpy"
+                    } else {
+                        "onnxruntime"
+                    },
+                    p.peak_gflops,
+                );
+            }
+        }
+        peak = best.1;
+        println!(
+            "%peak below is of {} ({:.1} GFLOP/s per thread)",
+            best.0, peak
+        );
     }
 
     let load = |threads: usize| -> anyhow::Result<TractWorldModel> {
@@ -435,15 +472,56 @@ fn run_peer(args: &Args, threads: usize) -> anyhow::Result<PeerTiming> {
     serde_json::from_str(line).with_context(|| format!("parsing the reference's output `{line}`"))
 }
 
+/// One line of `matmul_peers.py`.
+#[derive(Debug, Deserialize)]
+struct MatmulPeer {
+    runtime: String,
+    version: String,
+    peak_gflops: f64,
+    median_gflops: f64,
+}
+
+/// Times onnxruntime's and numpy's 512x384x384 product on one thread.
+fn run_matmul_peers(args: &Args) -> anyhow::Result<Vec<MatmulPeer>> {
+    let script = bench_script("matmul_peers.py")?;
+    let output = Command::new(&args.python)
+        .arg(&script)
+        .args(["--shape", "512", "384", "384", "--iters", "200"])
+        .output()
+        .with_context(|| format!("running {} {}", args.python.display(), script.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "matmul peers failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let peers = stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .with_context(|| format!("parsing the matmul peers' output `{line}`"))
+        })
+        .collect::<anyhow::Result<Vec<MatmulPeer>>>()?;
+    anyhow::ensure!(!peers.is_empty(), "matmul peers printed nothing");
+    Ok(peers)
+}
+
 /// The reference script ships in the source tree; find it from the working directory or
 /// the binary's manifest directory.
 fn peer_script() -> anyhow::Result<PathBuf> {
-    let relative = PathBuf::from("planner/benches/tdmpc2_reference.py");
+    bench_script("tdmpc2_reference.py")
+}
+
+/// `planner/benches/<name>`, from the working directory or the binary's manifest
+/// directory.
+fn bench_script(name: &str) -> anyhow::Result<PathBuf> {
+    let relative = PathBuf::from("planner/benches").join(name);
     let from_manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(&relative);
     [relative, from_manifest]
         .into_iter()
         .find(|p| p.is_file())
-        .context("planner/benches/tdmpc2_reference.py not found (run from the repository root)")
+        .with_context(|| format!("planner/benches/{name} not found (run from the repository root)"))
 }

@@ -87,6 +87,44 @@ pub fn measure_matmul(
     })
 }
 
+/// Times `iters` products of `shape` by the MLP executor's dense layer
+/// ([`crate::model::mlp::matmul::Linear`], on the engine it picks for this CPU), one
+/// thread, after `iters / 10 + 1` untimed ones: the kernel the world models' layers
+/// run on, against the same yardstick. Returns the kernel's name too.
+pub fn measure_dense(shape: [usize; 3], iters: usize) -> TractResult<(String, MatmulThroughput)> {
+    use crate::model::mlp::matmul::Linear;
+    let [m, k, n] = shape;
+    let weights: Vec<f32> = (0..k * n).map(|i| ((i % 17) as f32 - 8.0) / 64.0).collect();
+    let weights = Tensor::from_shape(&[k, n], &weights)?;
+    let mut layer = Linear::new(&weights, 0, vec![0.0; n], m)?;
+    let input: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 11) as f32 / 11.0).collect();
+    let out = Tensor::zero::<f32>(&[m, n])?;
+    let mut call = || -> TractResult<Duration> {
+        let t = Instant::now();
+        // SAFETY: `input` holds `m` rows of `k`, `out` `m` rows of `n`, and `m` is the
+        // layer's `max_rows`.
+        unsafe { layer.run(input.as_ptr(), k, m, &out, 0, n)? };
+        Ok(t.elapsed())
+    };
+    for _ in 0..iters / 10 + 1 {
+        call()?;
+    }
+    let mut samples = (0..iters.max(1))
+        .map(|_| call())
+        .collect::<TractResult<Vec<_>>>()?;
+    samples.sort_unstable();
+    let name = layer.kernel_name().to_string();
+    Ok((
+        name,
+        MatmulThroughput {
+            shape,
+            flops: 2 * (m * k * n) as u64,
+            best: samples[0],
+            median: samples[samples.len() / 2],
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
