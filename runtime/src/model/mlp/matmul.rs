@@ -1,4 +1,4 @@
-//! One fully connected layer, `y = x·Wᵀ + b` for up to `max_rows` rows, by one of two
+//! One fully connected layer, `y = x·Wᵀ + b` for up to `max_rows` rows, by one of three
 //! engines chosen at load:
 //!
 //! - **Direct** (x86-64 with AVX-512 or AVX2+FMA, and every aarch64 with NEON), for
@@ -8,14 +8,18 @@
 //!   packed per call. The executor's layers are small (32 to 512 features, 64 rows at
 //!   a time), where packing the activations and tract-linalg's tile dispatch cost
 //!   about as much as the products themselves (`docs/benchmarks.md`).
-//! - **Tract** (other CPUs, and layers of fewer outputs, where a 16- or 32-channel
-//!   block would be mostly zeros): tract-linalg's matrix kernels. The weights are `A`
+//! - **Dots** (the same CPUs, layers of fewer than 16 outputs, such as a policy's mean
+//!   or a one-column head, where a 16-channel block would be mostly zeros): one
+//!   vectorised dot product per output and row.
+//! - **Tract** (other CPUs): tract-linalg's matrix kernels. The weights are `A`
 //!   (`m` = output features, packed once), the activations `B` (`n` = rows, packed per
 //!   call into a buffer kept from load) and the bias is added per `m` row in the
 //!   kernel's epilogue.
 //!
-//! Either way `C` is written straight into the output with strides, so an output can
-//! land in a column range of a wider buffer, and every buffer is allocated at load.
+//! Direct and Dots sum in the same order on every ISA they run on, so a plan's bits do
+//! not depend on which of AVX-512, AVX2 or NEON ran it. Every engine writes `C` straight
+//! into the output with strides, so an output can land in a column range of a wider
+//! buffer, and every buffer is allocated at load.
 
 use tract_linalg::mmm::{
     AsInputValue, EagerPackedInput, FusedSpec, MMMInputValue, MatMatMul, ScratchSpace,

@@ -2,8 +2,9 @@
 //!
 //! A graph is lowered once from its ONNX file ([`lower`], after `fusion`) into a list
 //! of [`step`]s over buffers sized for a maximum row count and shared by lifetime
-//! ([`buffers`]): dense layers on tract-linalg's kernels with the bias in the
-//! kernel's epilogue, 2-D convolutions ([`conv`]), LayerNorm (fused with a following
+//! ([`buffers`]): dense layers on Augur's register-tiled kernel ([`matmul`], weights
+//! reordered at load, tract-linalg's kernels on CPUs without AVX2/AVX-512/NEON), 2-D
+//! convolutions ([`conv`]), LayerNorm (fused with a following
 //! Mish), Mish (`x·tanh(softplus(x))` in one pass), softmax, and elementwise ops. A
 //! call with `n` rows runs every step over the first `n` rows only and allocates
 //! nothing.
