@@ -167,10 +167,13 @@ fn pixels_alone_balance_the_pendulum_raw_and_jpeg_and_the_recording_replays() {
     node_raw.interrupt();
     assert_balanced_from_pixels(&raw, "rgb8 Image");
 
-    // What the model saw, every planned cycle: its three stacked 64x64 grey frames
-    // side by side, a pendulum on a light background (not a blank).
+    // What the model saw: its three stacked 64x64 grey frames side by side, a
+    // pendulum on a light background (not a blank). The views are offered every
+    // planned cycle (600 here) but published by a `SCHED_IDLE` thread that yields to
+    // everything else, so on a loaded machine it publishes fewer (121 seen beside a
+    // training run, 300+ on a quiet one): some, not all, must arrive.
     let views = raw["watched"]["model_view"].as_array().unwrap();
-    assert!(views.len() > 300, "~/model_view messages: {}", views.len());
+    assert!(views.len() > 40, "~/model_view messages: {}", views.len());
     for view in views {
         assert_eq!(view["encoding"], "mono8", "{view}");
         assert_eq!(view["height"].as_u64(), Some(MODEL_SIDE), "{view}");

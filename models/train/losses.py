@@ -17,6 +17,11 @@ and does what TD-MPC2's ``_update`` does:
 3. **Policy prior**: on the (detached) rollout latents, maximise the ensemble-mean Q of
    a sampled action plus a small entropy bonus, Q normalised by a running 5-95 %
    percentile range (TD-MPC2's ``RunningScale``) so the entropy weight is scale-free.
+   Optionally (``bc_coef > 0``, TD3+BC's offline regulariser, Fujimoto & Gu 2021) plus
+   ``bc_coef * ||tanh(mu) - a_logged||^2``: where Q barely depends on the action (the
+   pendulum balanced upright, where every torque is recoverable) the logged actions'
+   mean wins and the prior stops asking for whatever torque Q's noise favours; where Q
+   has a clear slope (a swing-up) Q wins.
 4. **Target Q** networks track the online ones by Polyak averaging.
 
 Scalar heads are trained by MSE in *scaled* units (the network's pre-scale output), the
@@ -48,6 +53,7 @@ class LossConfig:
     lr: float = 3e-4
     enc_lr_scale: float = 0.3
     grad_clip: float = 20.0
+    bc_coef: float = 0.0  # TD3+BC weight on the policy mean's distance to the logged action
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,7 +133,7 @@ class Trainer:
         )
         self.opt.step()
 
-        pi_loss = self._update_pi(torch.stack(zs).detach())
+        pi_loss = self._update_pi(torch.stack(zs).detach(), act)
 
         with torch.no_grad():
             torch._foreach_lerp_(self.target.q_params(), m.q_params(), c.tau)
@@ -141,7 +147,7 @@ class Trainer:
             "q_scale": self.scale.value,
         }
 
-    def _update_pi(self, zs: torch.Tensor) -> float:
+    def _update_pi(self, zs: torch.Tensor, act: torch.Tensor) -> float:
         m, c = self.model, self.cfg
         for p in m.q_params():
             p.requires_grad_(False)
@@ -150,6 +156,11 @@ class Trainer:
         self.scale.update(q[0])
         q = self.scale(q)
         loss = ((c.entropy_coef * log_p - q).mean(dim=(1, 2)) * self.rho).mean()
+        if c.bc_coef > 0:
+            H = act.shape[0]
+            mu, _ = m.pi_params(zs[:H])
+            bc = ((torch.tanh(mu) - act) ** 2).sum(-1).mean(-1)  # [H]
+            loss = loss + c.bc_coef * (bc * self.rho[:H]).mean()
         self.pi_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m._pi.parameters(), c.grad_clip)

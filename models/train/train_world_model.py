@@ -70,6 +70,7 @@ def parse_args(task: Task, argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--enc-hidden", type=int, default=128)
     ap.add_argument("--log-every", type=int, default=1000)
     ap.add_argument("--checkpoint", type=Path, help="also save the PyTorch weights here (not part of the package)")
+    ap.add_argument("--bc-coef", type=float, default=0.0, help="TD3+BC weight pulling the policy prior's mean to the logged actions (losses.py)")
     return ap.parse_args(argv)
 
 
@@ -159,7 +160,7 @@ def main(task_name: str, argv: list[str] | None = None) -> None:
         reward_scale=task.reward_scale,
         value_scale=task.value_scale,
     )
-    lcfg = LossConfig(horizon=args.horizon, discount=args.discount, lr=args.lr)
+    lcfg = LossConfig(horizon=args.horizon, discount=args.discount, lr=args.lr, bc_coef=args.bc_coef)
     model = WorldModel(mcfg)
     trainer = Trainer(model, lcfg)
     sample = Sampler(task, data, args.horizon, seed=args.seed)
