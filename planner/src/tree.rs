@@ -131,8 +131,8 @@ pub struct TreeConfig {
     /// continuation of new trajectories. When false (or without a policy graph) the
     /// search proposes around the previous plan and continues every trajectory with
     /// the best sequence found so far. A policy prior trained offline can be badly
-    /// wrong where the data was thin (the shipped pendulum's asks for -1.97 N·m
-    /// upright at rest, `docs/benchmarks.md`), and continuing with it then biases
+    /// wrong where the data was thin (the pendulum package trained without a
+    /// behaviour-cloning term asked for -1.97 N·m upright at rest, `docs/benchmarks.md`), and continuing with it then biases
     /// every trajectory the search values. Default true.
     pub use_policy: bool,
 }
