@@ -300,18 +300,31 @@ pub fn judge(scenario: &Scenario, log: &RunLog) -> Verdict {
                 | FaultKind::Resolution { .. }
         ) || (fault.kind.silences_sensor() && w.end - w.start < log.sensor_timeout)
         {
-            // The node has usable (if late or absurd) data: it must keep planning.
-            let safe = log
-                .commands
-                .iter()
-                .filter(|c| c.t >= w.start && c.t <= w.end)
-                .filter(|c| log.is_safe(c))
-                .count();
+            // The node has usable (if late or absurd) data: it must keep planning. The
+            // node's own cycle records say whether a cycle planned; a planned command
+            // can equal the safe action exactly (a search warm-started at 0 N·m that
+            // keeps it), so commands are only the fallback when no cycle was recorded.
+            let (unplanned, what) = if log.cycles.is_empty() {
+                let safe = log
+                    .commands
+                    .iter()
+                    .filter(|c| c.t >= w.start && c.t <= w.end)
+                    .filter(|c| log.is_safe(c))
+                    .count();
+                (safe, "safe commands")
+            } else {
+                let skipped = log
+                    .cycles
+                    .iter()
+                    .filter(|c| c.t >= w.start && c.t <= w.end && !c.planned)
+                    .count();
+                (skipped, "cycles without a plan")
+            };
             rule(
                 &mut rules,
                 format!("keeps_planning.{label}"),
-                safe == 0,
-                format!("{safe} safe commands inside the window"),
+                unplanned == 0,
+                format!("{unplanned} {what} inside the window"),
             );
         }
         // Planned control comes back after the fault clears.

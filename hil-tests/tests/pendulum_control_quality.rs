@@ -13,14 +13,16 @@ use augur_hil::quality::{EpisodeQuality, BALANCED};
 use augur_planner::{AnyPlanner, Budget, WorldModel};
 use augur_runtime::model::{PrepareOptions, TractWorldModel};
 
-/// Mean |Δu| per step while balanced, N·m. Measured 0.18, 0.10 and 0.26 from the three
-/// starts (0.74 from upright without the change cost); the 0.1 is not met with
-/// the shipped model.
-const MAX_MEAN_DU: f64 = 0.3;
-/// Mean |θ| over the last 50 steps, rad. Measured 0.080, 0.068 and 0.072: the model's value and policy
-/// prior are biased near upright (`models/train/probe_upright.py`); the 0.01 target
-/// needs a better model, not a planner setting.
-const MAX_STEADY_STATE_ERROR: f64 = 0.1;
+/// Mean |Δu| per step while balanced, N·m, from any one start. Measured 0.090, 0.107
+/// and 0.090 from the three starts (0.60 from upright without the change cost); the
+/// second includes catching the pendulum from 0.15 rad.
+const MAX_MEAN_DU: f64 = 0.12;
+/// The target for the mean |Δu| while balanced, N·m per step: held by the
+/// mean over the three starts (0.096).
+const TARGET_MEAN_DU: f64 = 0.1;
+/// Mean |θ| over the last 50 steps, rad: the target. Measured 0.0057, 0.0049
+/// and 0.0052 (the package trained without the BC term held 0.068-0.080).
+const MAX_STEADY_STATE_ERROR: f64 = 0.01;
 
 fn package() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/pendulum")
@@ -59,7 +61,9 @@ fn hold_with(start: PendulumState, overrides: &[&str]) -> Episode {
 
 #[test]
 fn shipped_settings_hold_the_pendulum_upright_smoothly_and_precisely() {
-    for (theta, theta_dot) in [(0.0, 0.0), (0.15, -0.5), (-0.1, 0.8)] {
+    let starts = [(0.0, 0.0), (0.15, -0.5), (-0.1, 0.8)];
+    let mut du_sum = 0.0;
+    for (theta, theta_dot) in starts {
         let start = PendulumState { theta, theta_dot };
         let episode = hold(start);
         let q = EpisodeQuality::of(&episode);
@@ -80,6 +84,7 @@ fn shipped_settings_hold_the_pendulum_upright_smoothly_and_precisely() {
             "start {start:?}: fell to |θ| = {worst:.3} rad"
         );
         let du = q.mean_balanced_du().expect("balanced throughout");
+        du_sum += du;
         assert!(
             du <= MAX_MEAN_DU,
             "start {start:?}: mean |Δu| {du:.4} N·m per step > {MAX_MEAN_DU}"
@@ -90,6 +95,11 @@ fn shipped_settings_hold_the_pendulum_upright_smoothly_and_precisely() {
             "start {start:?}: steady-state error {error:.4} rad > {MAX_STEADY_STATE_ERROR}"
         );
     }
+    let mean_du = du_sum / starts.len() as f64;
+    assert!(
+        mean_du <= TARGET_MEAN_DU,
+        "mean |Δu| over the starts {mean_du:.4} N·m per step > {TARGET_MEAN_DU}"
+    );
 }
 
 #[test]
