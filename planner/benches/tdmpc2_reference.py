@@ -1,6 +1,6 @@
 """TD-MPC2's planning loop in PyTorch, on the weights of an Augur ``bench-1m`` package.
 
-Run by hand, not in CI (needs torch and onnx, e.g. the training venv):
+Run by hand, not in CI (needs the training venv, `models/train/requirements.txt`):
 
     python planner/benches/tdmpc2_reference.py --model models/bench-1m --threads 1
 
@@ -41,7 +41,6 @@ import statistics
 import sys
 import time
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,22 +49,9 @@ import torch
 from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "train"))
+from evaluate_planner import MppiConfig as PlanConfig  # noqa: E402  (TD-MPC2's defaults)
 from world_model import ModelConfig, WorldModel  # noqa: E402
 
-
-
-@dataclass
-class PlanConfig:
-    """TD-MPC2's planning settings, at its defaults (tdmpc2/config.yaml)."""
-
-    horizon: int = 3
-    samples: int = 512
-    pi_trajs: int = 24
-    elites: int = 64
-    iterations: int = 6
-    temperature: float = 0.5
-    min_std: float = 0.05
-    max_std: float = 2.0
 
 
 def bench_1m_config() -> ModelConfig:
