@@ -3,7 +3,6 @@
 //! optionally beside onnxruntime on the same ONNX files, measured in the same run.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -13,6 +12,8 @@ use augur_runtime::model::{Executor, GraphRole, ModelPackage, PrepareOptions, Tr
 use augur_runtime::resources::resident_memory;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
+
+use super::peer_script;
 
 /// Arguments of `augur bench-model`.
 #[derive(Debug, clap::Args)]
@@ -262,39 +263,25 @@ fn time_graph(
 }
 
 fn run_peer(args: &Args, role: GraphRole) -> anyhow::Result<PeerTiming> {
-    let script = peer_script()?;
-    let output = Command::new(&args.python)
-        .arg(&script)
-        .args(["--model", &args.package.display().to_string()])
-        .args(["--graph", role.name()])
-        .args(["--batch", &args.batch.to_string()])
-        .args(["--threads", &args.threads.to_string()])
-        .args(["--iters", &args.iters.to_string()])
-        .args(["--warmup", &args.warmup.to_string()])
-        .output()
-        .with_context(|| format!("running {} {}", args.python.display(), script.display()))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "onnxruntime peer failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .last()
-        .context("onnxruntime peer printed nothing")?;
-    serde_json::from_str(line).with_context(|| format!("parsing the peer's output `{line}`"))
-}
-
-/// The peer script ships in the source tree; find it from the working directory or the binary.
-fn peer_script() -> anyhow::Result<PathBuf> {
-    let relative = PathBuf::from("runtime/benches/onnxruntime_peer.py");
-    let from_manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(&relative);
-    [relative, from_manifest]
-        .into_iter()
-        .find(|p| p.is_file())
-        .context("runtime/benches/onnxruntime_peer.py not found (run from the repository root)")
+    let script = peer_script::find("runtime/benches/onnxruntime_peer.py")?;
+    let stdout = peer_script::run(
+        &args.python,
+        &script,
+        &[
+            "--model".into(),
+            args.package.display().to_string(),
+            "--graph".into(),
+            role.name().into(),
+            "--batch".into(),
+            args.batch.to_string(),
+            "--threads".into(),
+            args.threads.to_string(),
+            "--iters".into(),
+            args.iters.to_string(),
+            "--warmup".into(),
+            args.warmup.to_string(),
+        ],
+        "onnxruntime peer",
+    )?;
+    peer_script::last_json(&stdout, "onnxruntime peer")
 }

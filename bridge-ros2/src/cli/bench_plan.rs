@@ -6,7 +6,6 @@
 //! TD-MPC2's planning loop in PyTorch (`planner/benches/tdmpc2_reference.py`).
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -18,6 +17,8 @@ use augur_runtime::model::peak::{measure_dense, measure_matmul};
 use augur_runtime::model::{GraphRole, PrepareOptions, TractWorldModel};
 use augur_runtime::resources::load_average;
 use serde::Deserialize;
+
+use super::peer_script;
 
 /// Arguments of `augur bench-plan`.
 #[derive(Debug, clap::Args)]
@@ -447,29 +448,25 @@ fn measure<M: WorldModel>(
     })
 }
 
-/// The machine's 1, 5 and 15 minute load averages, for a benchmark's header.
+/// Times TD-MPC2's planning loop in PyTorch on the same package.
 fn run_peer(args: &Args, threads: usize) -> anyhow::Result<PeerTiming> {
-    let script = peer_script()?;
-    let output = Command::new(&args.python)
-        .arg(&script)
-        .args(["--model", &args.package.display().to_string()])
-        .args(["--threads", &threads.to_string()])
-        .args(["--plans", &args.plans.to_string()])
-        .args(["--warmup", &args.warmup.to_string()])
-        .output()
-        .with_context(|| format!("running {} {}", args.python.display(), script.display()))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "PyTorch reference failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .last()
-        .context("PyTorch reference printed nothing")?;
-    serde_json::from_str(line).with_context(|| format!("parsing the reference's output `{line}`"))
+    let script = peer_script::find("planner/benches/tdmpc2_reference.py")?;
+    let stdout = peer_script::run(
+        &args.python,
+        &script,
+        &[
+            "--model".into(),
+            args.package.display().to_string(),
+            "--threads".into(),
+            threads.to_string(),
+            "--plans".into(),
+            args.plans.to_string(),
+            "--warmup".into(),
+            args.warmup.to_string(),
+        ],
+        "PyTorch reference",
+    )?;
+    peer_script::last_json(&stdout, "PyTorch reference")
 }
 
 /// One line of `matmul_peers.py`.
@@ -483,19 +480,9 @@ struct MatmulPeer {
 
 /// Times onnxruntime's and numpy's 512x384x384 product on one thread.
 fn run_matmul_peers(args: &Args) -> anyhow::Result<Vec<MatmulPeer>> {
-    let script = bench_script("matmul_peers.py")?;
-    let output = Command::new(&args.python)
-        .arg(&script)
-        .args(["--shape", "512", "384", "384", "--iters", "200"])
-        .output()
-        .with_context(|| format!("running {} {}", args.python.display(), script.display()))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "matmul peers failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let script = peer_script::find("planner/benches/matmul_peers.py")?;
+    let shape = ["--shape", "512", "384", "384", "--iters", "200"].map(String::from);
+    let stdout = peer_script::run(&args.python, &script, &shape, "matmul peers")?;
     let peers = stdout
         .lines()
         .map(|line| {
@@ -505,23 +492,4 @@ fn run_matmul_peers(args: &Args) -> anyhow::Result<Vec<MatmulPeer>> {
         .collect::<anyhow::Result<Vec<MatmulPeer>>>()?;
     anyhow::ensure!(!peers.is_empty(), "matmul peers printed nothing");
     Ok(peers)
-}
-
-/// The reference script ships in the source tree; find it from the working directory or
-/// the binary's manifest directory.
-fn peer_script() -> anyhow::Result<PathBuf> {
-    bench_script("tdmpc2_reference.py")
-}
-
-/// `planner/benches/<name>`, from the working directory or the binary's manifest
-/// directory.
-fn bench_script(name: &str) -> anyhow::Result<PathBuf> {
-    let relative = PathBuf::from("planner/benches").join(name);
-    let from_manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(&relative);
-    [relative, from_manifest]
-        .into_iter()
-        .find(|p| p.is_file())
-        .with_context(|| format!("planner/benches/{name} not found (run from the repository root)"))
 }

@@ -7,5 +7,6 @@ pub mod bench_tools;
 pub mod check_model;
 pub mod compile;
 pub mod logging;
+mod peer_script;
 pub mod replay;
 pub mod run;
